@@ -1,0 +1,156 @@
+"""The benchmark: engine overhead, time per explanation and peak memory.
+
+For each region count it reports forward passes per second inside the search divided by the
+classifier's plain batched throughput at the same batch size (1.0 = the engine adds nothing
+to the model's own cost), the time per explanation, the forward passes, and the peak memory
+(resident set on the CPU, allocated memory on CUDA). Also: the time of the reference code's
+input pipeline (numpy compositing and a per-image PIL/ToTensor/Normalize transform) for the
+same number of images, to show what composing on the device saves.
+
+Run: ``python -m explainer bench`` (see ``--help``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from explainer.models import Classifier, device_label, measure_throughput
+from explainer.regions import propose_regions
+from explainer.search import explain
+
+# SLICO region sizes that give about 25, 49 and 100 regions on a 224×224 view.
+SLICO_SIZES = {25: 45, 49: 30, 100: 22}
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class PeakMemory:
+    """Peak memory while the block runs: sampled RSS on the CPU, the allocator's peak on CUDA."""
+
+    def __init__(self, device: torch.device, interval_s: float = 0.02):
+        self.device, self.interval = device, interval_s
+        self.peak = 0
+        self.baseline = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.baseline = torch.cuda.memory_allocated(self.device)
+        else:
+            self.baseline = self.peak = _rss_bytes()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak / 2**20
+
+    @property
+    def added_mib(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+@dataclass
+class BenchRow:
+    regions: int
+    search: str
+    pending: int
+    batch_size: int
+    forward_passes: int
+    seconds: float
+    search_rate: float          # forward passes per second inside the search
+    plain_rate: float           # the classifier's plain batched throughput (images/s)
+    ratio: float                # search_rate / plain_rate
+    peak_mib: float
+    added_mib: float
+    insertion_auc: float
+    deletion_auc: float
+
+
+def reference_pipeline_rate(clf: Classifier, view: np.ndarray, labels: np.ndarray, n_images: int) -> float:
+    """Images per second of the reference code's input path, model included: region images
+    summed in numpy, then per image PIL -> Resize -> ToTensor -> Normalize, one batch per call."""
+    from PIL import Image
+    from torchvision import transforms
+
+    tf = transforms.Compose([transforms.Resize((clf.size, clf.size), interpolation=transforms.InterpolationMode.BICUBIC),
+                             transforms.ToTensor()])
+    n = int(labels.max()) + 1
+    regions = [view * (labels == i)[..., None] for i in range(n)]
+    rng = np.random.default_rng(0)
+    start, done = time.perf_counter(), 0
+    while done < n_images:
+        b = min(clf.batch_size, n_images - done)
+        subsets = [rng.random(n) < 0.5 for _ in range(b)]
+        imgs = [np.array(regions)[s].sum(0).astype(np.uint8) for s in subsets]
+        batch = torch.stack([tf(Image.fromarray(x)) for x in imgs]).to(clf.device)
+        clf.probs(batch).cpu()
+        done += b
+    return done / (time.perf_counter() - start)
+
+
+def bench_one(clf: Classifier, view: np.ndarray, n_regions: int, search: str = "bidirectional",
+              pending: int = 8, target: int = 281, plain_seconds: float = 3.0) -> BenchRow:
+    """One explanation with about ``n_regions`` SLICO regions, bracketed by two throughput runs."""
+    labels = propose_regions(view, "slico", region_size=SLICO_SIZES.get(n_regions, 30))
+    before = measure_throughput(clf, seconds=plain_seconds)
+    with PeakMemory(clf.device) as mem:
+        exp = explain(clf, view, labels, target, search=search, pending=pending)
+    after = measure_throughput(clf, seconds=plain_seconds)
+    plain = (before + after) / 2
+    rate = exp.forward_passes / exp.wall_time_s
+    return BenchRow(exp.n_regions, search, pending, clf.batch_size, exp.forward_passes, exp.wall_time_s, rate, plain,
+                    rate / plain, mem.peak_mib, mem.added_mib, exp.insertion_auc, exp.deletion_auc)
+
+
+def run_bench(clf: Classifier, view: np.ndarray, region_counts=(25, 49, 100), search: str = "bidirectional",
+              pending: int = 8, target: int = 281, reference: bool = True, log=print) -> dict:
+    """The whole benchmark; ``log`` receives one line per result. Returns a JSON-able dict."""
+    log(f"model {clf.id} on {device_label(clf.device)}, batch size {clf.batch_size}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads")
+    rows = []
+    for n in region_counts:
+        row = bench_one(clf, view, n, search, pending, target)
+        rows.append(row)
+        log(f"N={row.regions:3d} {row.search} p={row.pending}: {row.seconds:7.2f} s, {row.forward_passes} passes, "
+            f"{row.search_rate:7.1f} passes/s in search vs {row.plain_rate:7.1f} plain -> ratio {row.ratio:.3f}; "
+            f"peak memory {row.peak_mib:.0f} MiB (+{row.added_mib:.0f})")
+    out = {"model": clf.id, "device": device_label(clf.device), "batch_size": clf.batch_size,
+           "torch": torch.__version__, "rows": [asdict(r) for r in rows]}
+    if reference:
+        labels = propose_regions(view, "slico", region_size=30)
+        n_images = 8 * clf.batch_size if clf.device.type == "cpu" else 4 * clf.batch_size
+        ref = reference_pipeline_rate(clf, view, labels, n_images)
+        plain = measure_throughput(clf, seconds=2.0)
+        out["reference_pipeline"] = {"images_per_s": ref, "plain_images_per_s": plain, "ratio": ref / plain}
+        log(f"reference-style input pipeline (numpy merge + per-image PIL transform): {ref:.1f} images/s "
+            f"vs {plain:.1f} plain -> ratio {ref / plain:.3f}")
+    return out

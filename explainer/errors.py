@@ -1,0 +1,40 @@
+"""Exceptions the engine raises for bad input.
+
+Every error that a user can cause (a bad file, a wrong label, a missing checkpoint) is a
+subclass of :class:`LimaError` with a message meant to be shown as is, in the UI or the CLI.
+Programming errors keep their ordinary Python types.
+"""
+
+from __future__ import annotations
+
+
+class LimaError(Exception):
+    """Base class: a problem with the user's input or set-up, with a readable message."""
+
+
+class ImageError(LimaError, ValueError):
+    """An image cannot be read, is too large or too small, or has an unusable format."""
+
+
+class LabelError(LimaError, ValueError):
+    """A class label is out of range or not among the model's classes."""
+
+
+class ModelError(LimaError, RuntimeError):
+    """A classifier cannot be loaded, or its outputs do not match its class list."""
+
+
+class RegionError(LimaError, ValueError):
+    """A region method or label map is invalid."""
+
+
+class SamUnavailable(LimaError, RuntimeError):
+    """SAM cannot run: no checkpoint, a wrong checkpoint, or segment-anything missing."""
+
+
+class DataError(LimaError, ValueError):
+    """An image set cannot be read, is empty, or points outside the data root."""
+
+
+class Cancelled(LimaError):
+    """The caller stopped a long computation (a search or a scan) before it finished."""

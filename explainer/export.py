@@ -1,0 +1,109 @@
+"""Export files of an Explanation, each with its full provenance.
+
+Every function returns bytes (or text) so the UI can offer a download and the CLI can write a
+file. PNGs carry provenance in text chunks, GIFs in a comment, ZIPs in ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+from explainer import figures, render, store
+from explainer.explanation import Explanation
+
+
+def provenance(exp: Explanation) -> dict:
+    """Where a result comes from: model, image, regions, settings, versions, device, time."""
+    return {
+        "product": "LiMA Lens", "method": f"LiMA ({exp.config['search']} search)",
+        "model_id": exp.model.get("id"), "model_weights_sha256": exp.model.get("weights_hash"),
+        "model_preprocess": exp.model.get("preprocess"),
+        "image": exp.source.get("name"), "image_sha256": exp.source.get("digest"),
+        "image_label": exp.source.get("label"), "view_sha256": store.array_digest(exp.view),
+        "regions": exp.regions, "n_regions": exp.n_regions,
+        "target": exp.target, "target_name": exp.class_name(exp.target),
+        "tracked": exp.tracked, "tracked_name": exp.class_name(exp.tracked),
+        "weights": exp.config.get("weights"), "pending_samples": exp.config.get("pending"),
+        "fill": exp.config.get("fill"), "search": exp.config.get("search"),
+        "minimal_subset_tolerance": exp.config.get("tolerance"),
+        "forward_passes": exp.forward_passes, "wall_time_s": round(exp.wall_time_s, 3),
+        "device": exp.device, "created": exp.created, "versions": exp.versions,
+    }
+
+
+def _png_text(exp: Explanation) -> dict[str, str]:
+    prov = provenance(exp)
+    return {"Software": "LiMA Lens", "Description": exp.readout(),
+            "Provenance": json.dumps(prov, default=str, ensure_ascii=False)}
+
+
+def step_png(exp: Explanation, step: int, hidden: str = "black", scale: int = 2) -> bytes:
+    """The view at ``step`` as PNG (what the dashboard shows), with provenance."""
+    meta = _png_text(exp) | {"Step": str(step)}
+    return render.to_png(figures.step_view(exp, step, hidden=hidden, scale=scale, subset=False), meta)
+
+
+def composite(exp: Explanation, fmt: str = "png", step: int | None = None, dpi: int = 200) -> bytes:
+    """The paper-ready composite (regions, subset, contrast map, curves) as PNG, SVG or PDF."""
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"format must be png, svg or pdf, got {fmt!r}.")
+    fig = figures.composite_figure(exp, step=step, dpi=dpi)
+    return figures.figure_bytes(fig, fmt, _png_text(exp))
+
+
+def step_gif(exp: Explanation, hidden: str = "black", duration_ms: int = 350, scale: int = 2,
+             max_frames: int = 120) -> bytes:
+    """An animated GIF of the step-through, from the empty image to the full one."""
+    n = exp.n_regions
+    steps = range(n + 1) if n + 1 <= max_frames else sorted(set(int(round(s)) for s in
+                                                                  [i * n / (max_frames - 1) for i in range(max_frames)]))
+    frames = [figures.step_view(exp, k, hidden=hidden, scale=scale) for k in steps]
+    return render.to_gif(frames, duration_ms, comment=json.dumps(provenance(exp), default=str))
+
+
+def curves_csv(exp: Explanation) -> str:
+    """One row per step: region, area, p(target) and p(tracked) on both paths."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    tracked = exp.class_name(exp.tracked) or "tracked"
+    w.writerow(["step", "region", "area_revealed", f"insertion_p_{exp.class_name(exp.target)}",
+                f"deletion_p_{exp.class_name(exp.target)}", f"insertion_p_{tracked}", f"deletion_p_{tracked}"])
+    for i in range(exp.n_regions + 1):
+        ti = "" if exp.tracked is None else f"{exp.tracked_insertion[i]:.6f}"
+        td = "" if exp.tracked is None else f"{exp.tracked_deletion[i]:.6f}"
+        w.writerow([i, "" if i == 0 else int(exp.order[i - 1]), f"{exp.area[i]:.6f}", f"{exp.insertion[i]:.6f}",
+                    f"{exp.deletion[i]:.6f}", ti, td])
+    return buf.getvalue()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def result_zip(exp: Explanation) -> bytes:
+    """The lossless result (explanation.json + explanation.npz), curves.csv and provenance.json."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = store.save(exp, Path(tmp) / "run")
+        files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
+    files["curves.csv"] = curves_csv(exp).encode()
+    files["provenance.json"] = json.dumps(provenance(exp), indent=1, default=str).encode()
+    return _zip(files)
+
+
+def reference_zip(exp: Explanation, name: str | None = None) -> bytes:
+    """The reference code's npy/json layout (lima-spec §4.4), zipped, with provenance.json."""
+    name = Path(name or exp.source.get("name") or "image").stem
+    with tempfile.TemporaryDirectory() as tmp:
+        npy, js = store.export_reference(exp, tmp, name)
+        files = {str(p.relative_to(tmp)): p.read_bytes() for p in (npy, js)}
+    files["provenance.json"] = json.dumps(provenance(exp), indent=1, default=str).encode()
+    return _zip(files)

@@ -1,0 +1,154 @@
+"""Figures of an Explanation: interactive plotly curves and a paper-ready matplotlib composite.
+
+Plotly figures are for the dashboard (every curve point is a clickable marker whose
+``customdata`` is the step); the composite is a static PNG/SVG/PDF for papers and slides.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+
+from explainer import render
+from explainer.explanation import Explanation
+
+TARGET_HEX = "#0072B2"
+OTHER_HEX = "#D55E00"
+SUBSET_HEX = "#009E73"
+
+
+def step_view(exp: Explanation, k: int, hidden: str = "black", scale: int = 2, subset: bool = False) -> np.ndarray:
+    """The view at step k (see ``render.step_image``)."""
+    return render.step_image(exp.view, exp.labels, exp.order, k, hidden=hidden, scale=scale,
+                             subset_size=exp.minimal_subset_size if subset else None)
+
+
+def subset_mask(exp: Explanation) -> np.ndarray:
+    return render.revealed_mask(exp.labels, exp.order, exp.minimal_subset_size)
+
+
+def rank_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
+    """Region rank: bright = chosen early; the minimal subset outlined."""
+    return render.heatmap(exp.view, exp.labels, render.rank_values(exp.order), scale=scale, outline=subset_mask(exp))
+
+
+def gain_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
+    """Marginal gain of p(target) each region brought when it was added (diverging)."""
+    return render.heatmap(exp.view, exp.labels, render.gain_values(exp.order, exp.insertion), diverging=True,
+                          scale=scale, outline=subset_mask(exp))
+
+
+def contrast_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
+    """True-vs-wrong map: each region's gain in the margin p(target) − p(tracked); blue regions
+    support the target, vermillion ones the tracked (wrong) class."""
+    if exp.tracked is None:
+        return gain_heatmap(exp, scale)
+    margin = exp.insertion - exp.tracked_insertion
+    return render.heatmap(exp.view, exp.labels, render.gain_values(exp.order, margin), diverging=True,
+                          scale=scale, outline=subset_mask(exp))
+
+
+def _curve_trace(exp: Explanation, y: np.ndarray, name: str, color: str, path: str) -> go.Scatter:
+    steps = np.arange(exp.n_regions + 1)
+    region = ["none"] + [str(r) for r in exp.order]
+    verb = "shown" if path == "insertion" else "removed"
+    return go.Scatter(
+        x=100 * exp.area, y=y, mode="lines+markers", name=name, customdata=steps,
+        line={"color": color, "width": 2.5, "shape": "linear"}, marker={"size": 7, "color": color},
+        text=region,
+        hovertemplate=(f"step %{{customdata}} · region %{{text}}<br>%{{x:.1f}} % of the image {verb}"
+                       f"<br>p({name}) = %{{y:.3f}}<extra></extra>"))
+
+
+def curve_figure(exp: Explanation, step: int | None = None, path: str = "insertion", height: int = 340,
+                 show_subset: bool = True) -> go.Figure:
+    """p(target) and p(tracked) along the insertion (or deletion) path, on the area axis.
+
+    Args:
+        step: the current step, marked by a vertical line and larger markers.
+        path: "insertion" or "deletion".
+    """
+    fig = go.Figure()
+    target_name = exp.class_name(exp.target)
+    fig.add_trace(_curve_trace(exp, exp.curve(exp.target, path), target_name, TARGET_HEX, path))
+    if exp.tracked is not None:
+        fig.add_trace(_curve_trace(exp, exp.curve(exp.tracked, path), exp.class_name(exp.tracked), OTHER_HEX, path))
+    if show_subset and path == "insertion":
+        k = exp.minimal_subset_size
+        fig.add_vrect(x0=0, x1=100 * exp.area[k], fillcolor=SUBSET_HEX, opacity=0.08, line_width=0)
+        fig.add_annotation(x=100 * exp.area[k], y=1.0, yref="paper", text=f"minimal subset: {k}",
+                           showarrow=False, xanchor="right", yanchor="top", font={"color": SUBSET_HEX, "size": 11})
+    if step is not None:
+        fig.add_vline(x=100 * exp.area[step], line={"color": "#444", "dash": "dot", "width": 1.5})
+        for cls, color in ((exp.target, TARGET_HEX), (exp.tracked, OTHER_HEX)):
+            if cls is not None:
+                fig.add_trace(go.Scatter(x=[100 * exp.area[step]], y=[exp.curve(cls, path)[step]], mode="markers",
+                                         marker={"size": 14, "color": color, "line": {"color": "white", "width": 2}},
+                                         showlegend=False, hoverinfo="skip", customdata=[step]))
+    x_title = "image revealed (%)" if path == "insertion" else "image removed (%)"
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="closest",
+                      title={"text": "Insertion" if path == "insertion" else "Deletion", "font": {"size": 14}},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+                      xaxis={"title": x_title, "range": [-2, 102]},
+                      yaxis={"title": "probability", "range": [-0.03, 1.03]}, clickmode="event+select",
+                      dragmode=False)
+    return fig
+
+
+def cost_of(exp: Explanation) -> str:
+    return f"{exp.forward_passes} forward passes, {exp.wall_time_s:.1f} s on {exp.device}"
+
+
+def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
+    """A paper-ready composite: regions, the minimal subset (or step), the true-vs-wrong map,
+    and the insertion/deletion curves. Returns a matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    k = exp.minimal_subset_size if step is None else step
+    fig = plt.figure(figsize=(12, 3.4), dpi=dpi, layout="constrained")
+    axes = fig.subplots(1, 4, width_ratios=[1, 1, 1, 1.5])
+    panels = [(render.draw_boundaries(exp.view, exp.labels), f"{exp.n_regions} regions ({exp.regions.get('method', '?')})"),
+              (step_view(exp, k, hidden="dim", subset=False), f"first {k} regions ({100 * exp.area[k]:.0f} % of the image)"),
+              (contrast_heatmap(exp), "supports target (blue) vs other class" if exp.tracked is not None else "marginal gain")]
+    for ax, (img, title) in zip(axes[:3], panels):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    ax = axes[3]
+    area = 100 * exp.area
+    ax.plot(area, exp.insertion, color=TARGET_HEX, lw=2, label=f"p({exp.class_name(exp.target)}), insertion")
+    ax.plot(area, exp.deletion, color=TARGET_HEX, lw=1.2, ls="--", label="deletion")
+    if exp.tracked is not None:
+        ax.plot(area, exp.tracked_insertion, color=OTHER_HEX, lw=2, label=f"p({exp.class_name(exp.tracked)}), insertion")
+    ax.axvline(area[k], color="#444", ls=":", lw=1)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("image revealed / removed (%)", fontsize=9)
+    ax.set_ylabel("probability", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, loc="upper right", frameon=False)
+    ax.set_title(f"insertion AUC {exp.insertion_auc:.3f} · deletion AUC {exp.deletion_auc:.3f}", fontsize=9)
+    return fig
+
+
+def figure_bytes(fig, fmt: str = "png", metadata: dict | None = None) -> bytes:
+    """Render a matplotlib figure to PNG/SVG/PDF bytes (metadata into the file where supported)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    meta = None
+    if metadata:
+        if fmt == "png":
+            meta = {k: str(v) for k, v in metadata.items()}
+        elif fmt == "pdf":
+            meta = {"Subject": str(metadata.get("Description", "")), "Creator": "LiMA Lens"}
+        elif fmt == "svg":
+            meta = {"Description": str(metadata.get("Description", "")), "Creator": "LiMA Lens"}
+    fig.savefig(buf, format=fmt, metadata=meta)
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,172 @@
+"""Pure raster rendering (numpy/PIL): region boundaries, step views, heatmaps, GIFs.
+
+Every function takes arrays and returns a new H×W×3 uint8 RGB array (inputs are never
+modified). Colours are colour-blind safe (Okabe-Ito): blue for the target class, vermillion
+for the other (wrong) class.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from skimage.segmentation import find_boundaries
+
+TARGET_RGB = (0, 114, 178)        # Okabe-Ito blue: the target (usually the true) class
+OTHER_RGB = (213, 94, 0)          # Okabe-Ito vermillion: the tracked (usually the wrong) class
+HIGHLIGHT_RGB = (240, 228, 66)    # Okabe-Ito yellow: the region added at this step
+BOUNDARY_RGB = (255, 255, 255)
+# Sequential map for ranks (dark = late, bright = early) and a diverging map through white.
+SEQUENTIAL = ((0.0, (13, 8, 135)), (0.35, (126, 3, 168)), (0.65, (225, 100, 98)), (1.0, (240, 249, 33)))
+DIVERGING = ((0.0, OTHER_RGB), (0.5, (247, 247, 247)), (1.0, TARGET_RGB))
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling by an integer factor (keeps region edges crisp)."""
+    if factor <= 1:
+        return np.array(image)
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def _outline(image: np.ndarray, mask: np.ndarray, color, thickness: int = 1) -> np.ndarray:
+    """Draw the boundary of a boolean mask in ``color``, ``thickness`` pixels wide."""
+    edge = find_boundaries(mask, mode="inner")
+    for _ in range(thickness - 1):
+        edge |= find_boundaries(edge | mask, mode="inner") & mask
+    out = image.copy()
+    out[edge] = color
+    return out
+
+
+def draw_boundaries(view: np.ndarray, labels: np.ndarray, color=BOUNDARY_RGB, scale: int = 2,
+                    alpha: float = 0.85) -> np.ndarray:
+    """The view with region boundaries drawn, upscaled by ``scale`` so lines stay thin.
+
+    Args:
+        view: S×S×3 uint8 RGB. labels: S×S int label map.
+        color: boundary colour; alpha: its opacity in [0, 1].
+
+    Returns:
+        (scale·S)×(scale·S)×3 uint8.
+    """
+    img, lab = upscale(view, scale), upscale(labels, scale)
+    edge = find_boundaries(lab, mode="inner")
+    out = img.astype(np.float32)
+    out[edge] = (1 - alpha) * out[edge] + alpha * np.asarray(color, np.float32)
+    return out.round().astype(np.uint8)
+
+
+def revealed_mask(labels: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
+    """S×S bool: True where one of the first ``k`` regions of ``order`` is."""
+    return np.isin(labels, np.asarray(order)[:k])
+
+
+def step_image(view: np.ndarray, labels: np.ndarray, order: np.ndarray, k: int, *, hidden: str = "black",
+               dim: float = 0.25, scale: int = 2, highlight: bool = True,
+               subset_size: int | None = None) -> np.ndarray:
+    """The view at step k: the first k regions revealed, the rest black or dimmed, the region
+    added at step k outlined in yellow and (optionally) the minimal subset outlined in blue.
+
+    Args:
+        hidden: "black" (what the model saw) or "dim" (context kept at ``dim`` brightness).
+        subset_size: k* of the minimal subset to outline, or None.
+
+    Returns:
+        (scale·S)×(scale·S)×3 uint8.
+    """
+    if hidden not in ("black", "dim"):
+        raise ValueError(f"hidden must be 'black' or 'dim', got {hidden!r}.")
+    shown = revealed_mask(labels, order, k)
+    base = view.astype(np.float32)
+    rest = np.zeros_like(base) if hidden == "black" else base * dim
+    img = upscale(np.where(shown[..., None], base, rest).round().astype(np.uint8), scale)
+    lab = upscale(labels, scale)
+    if subset_size:
+        img = _outline(img, upscale(revealed_mask(labels, order, subset_size), scale), TARGET_RGB, scale)
+    if highlight and k >= 1:
+        img = _outline(img, lab == order[k - 1], HIGHLIGHT_RGB, scale)
+    return img
+
+
+def colorize(values: np.ndarray, stops=SEQUENTIAL, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
+    """Map a float array to RGB through colour stops ((position in [0, 1], (r, g, b)), ...)."""
+    t = np.clip((np.asarray(values, np.float64) - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
+    pos = np.array([p for p, _ in stops])
+    rgb = np.array([c for _, c in stops], np.float64)
+    out = np.stack([np.interp(t, pos, rgb[:, ch]) for ch in range(3)], axis=-1)
+    return out.round().astype(np.uint8)
+
+
+def per_region(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Spread one value per region id over the label map; S×S float64."""
+    return np.asarray(values, np.float64)[labels]
+
+
+def rank_values(order: np.ndarray) -> np.ndarray:
+    """Per region id: (N − i)/N for the region ranked i-th (0-based); the first gets 1."""
+    n = len(order)
+    values = np.empty(n)
+    values[np.asarray(order)] = (n - np.arange(n)) / n
+    return values
+
+
+def gain_values(order: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """Per region id: the marginal gain s_i − s_{i−1} it brought on the insertion curve."""
+    values = np.empty(len(order))
+    values[np.asarray(order)] = np.diff(np.asarray(curve, np.float64))
+    return values
+
+
+def blend(view: np.ndarray, colors: np.ndarray, alpha: float = 0.62) -> np.ndarray:
+    """(1 − alpha)·view + alpha·colors, uint8."""
+    return ((1 - alpha) * view.astype(np.float32) + alpha * colors.astype(np.float32)).round().astype(np.uint8)
+
+
+def heatmap(view: np.ndarray, labels: np.ndarray, values: np.ndarray, *, diverging: bool = False,
+            alpha: float = 0.62, scale: int = 2, outline: np.ndarray | None = None) -> np.ndarray:
+    """Per-region values painted over the view.
+
+    Args:
+        values: one float per region id. Sequential maps span [min, max]; diverging maps are
+            symmetric around 0 (blue positive, vermillion negative).
+        outline: optional S×S bool mask (e.g. the minimal subset) outlined in black.
+
+    Returns:
+        (scale·S)×(scale·S)×3 uint8.
+    """
+    values = np.asarray(values, np.float64)
+    if diverging:
+        bound = max(float(np.abs(values).max()), 1e-9)
+        colors = colorize(per_region(labels, values), DIVERGING, -bound, bound)
+    else:
+        colors = colorize(per_region(labels, values), SEQUENTIAL, float(values.min()), float(values.max()))
+    img = upscale(blend(view, colors, alpha), scale)
+    img = draw_boundaries(img, upscale(labels, scale), color=(0, 0, 0), scale=1, alpha=0.25)
+    if outline is not None:
+        img = _outline(img, upscale(outline, scale), (0, 0, 0), scale)
+    return img
+
+
+def to_png(image: np.ndarray, metadata: dict[str, str] | None = None) -> bytes:
+    """Encode an RGB array as PNG bytes, with optional text chunks (provenance)."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_itxt(key, str(value))
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def to_gif(frames: list[np.ndarray], duration_ms: int = 400, comment: str = "") -> bytes:
+    """An animated GIF (looping) from RGB frames; the last frame is held three times longer."""
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    images = [Image.fromarray(f).convert("P", palette=Image.ADAPTIVE, colors=255) for f in frames]
+    durations = [duration_ms] * (len(frames) - 1) + [duration_ms * 3]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
+                   comment=comment.encode("utf-8")[:250])
+    return buf.getvalue()

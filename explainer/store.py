@@ -1,0 +1,264 @@
+"""Explanations on disk: lossless JSON + NPZ, atomic writes, a run store keyed by the inputs,
+and an export in the reference code's ``npy/json`` layout.
+
+A saved explanation is a folder with ``explanation.npz`` (every array) and
+``explanation.json`` (metadata, readable curves and metrics, and the NPZ's SHA-256). The JSON
+is written last, so a folder without a matching JSON is an unfinished write and is not loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from explainer.errors import LimaError
+from explainer.explanation import LOG_FIELDS, Explanation, SearchLog
+
+FORMAT = "lima-lens/explanation/1"
+ARRAYS = ("view", "labels", "order", "area", "insertion_probs", "deletion_probs")
+DEFAULT_RUNS_DIR = Path(os.environ.get("LIMA_RUNS_DIR", Path.home() / ".cache" / "lima-lens" / "runs"))
+
+
+class StoreError(LimaError, OSError):
+    """A saved explanation is missing, incomplete or corrupt."""
+
+
+# -- atomic files -------------------------------------------------------------------------------
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_bytes(obj) -> bytes:
+    return json.dumps(obj, indent=1, ensure_ascii=False, default=_json_default).encode("utf-8")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# -- save / load --------------------------------------------------------------------------------
+
+def summary(exp: Explanation) -> dict:
+    """The human-readable part of a saved explanation: curves and metrics."""
+    k = exp.minimal_subset_size
+    return {
+        "n_regions": exp.n_regions, "target_name": exp.class_name(exp.target),
+        "tracked_name": exp.class_name(exp.tracked), "full_prediction": exp.full_prediction,
+        "full_prediction_name": exp.class_name(exp.full_prediction),
+        "insertion_auc": exp.insertion_auc, "deletion_auc": exp.deletion_auc,
+        "insertion_auc_steps": exp.insertion_auc_steps, "deletion_auc_steps": exp.deletion_auc_steps,
+        "minimal_subset": list(exp.minimal_subset), "minimal_subset_area": float(exp.area[k]),
+        "minimal_subset_score": float(exp.insertion[k]), "readout": exp.readout(),
+        "budget_scores": [b.to_dict() for b in exp.budget_scores()],
+        "order": exp.order.tolist(), "area": exp.area.tolist(), "insertion": exp.insertion.tolist(),
+        "deletion": exp.deletion.tolist(),
+        "tracked_insertion": None if exp.tracked is None else exp.tracked_insertion.tolist(),
+        "tracked_deletion": None if exp.tracked is None else exp.tracked_deletion.tolist(),
+    }
+
+
+def metadata(exp: Explanation) -> dict:
+    """Provenance and settings: everything but the arrays."""
+    return {"format": FORMAT, "target": exp.target, "tracked": exp.tracked, "class_names": list(exp.class_names),
+            "config": exp.config, "regions": exp.regions, "model": exp.model, "source": exp.source,
+            "forward_passes": exp.forward_passes, "wall_time_s": exp.wall_time_s, "device": exp.device,
+            "created": exp.created, "versions": exp.versions}
+
+
+def to_npz_bytes(exp: Explanation) -> bytes:
+    arrays = {name: getattr(exp, name) for name in ARRAYS}
+    arrays.update({f"log_{name}": getattr(exp.log, name) for name in LOG_FIELDS})
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def save(exp: Explanation, folder: str | Path) -> Path:
+    """Save ``exp`` into ``folder`` (created if needed); returns the folder."""
+    folder = Path(folder)
+    npz = to_npz_bytes(exp)
+    write_atomic(folder / "explanation.npz", npz)
+    doc = {**metadata(exp), "npz_sha256": hashlib.sha256(npz).hexdigest(), "summary": summary(exp)}
+    write_atomic(folder / "explanation.json", _json_bytes(doc))
+    return folder
+
+
+def load(folder: str | Path) -> Explanation:
+    """Load an explanation saved by :func:`save`.
+
+    Raises:
+        StoreError: missing files, a format from another program, or an NPZ that does not
+            match its JSON (an interrupted write or a corrupt file).
+    """
+    folder = Path(folder)
+    try:
+        doc = json.loads((folder / "explanation.json").read_text(encoding="utf-8"))
+        npz = (folder / "explanation.npz").read_bytes()
+    except FileNotFoundError as exc:
+        raise StoreError(f"No saved explanation in {folder} ({Path(exc.filename).name} is missing).") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{folder / 'explanation.json'} is not valid JSON: {exc}") from exc
+    if doc.get("format") != FORMAT:
+        raise StoreError(f"{folder} holds format {doc.get('format')!r}, expected {FORMAT!r}.")
+    if hashlib.sha256(npz).hexdigest() != doc.get("npz_sha256"):
+        raise StoreError(f"{folder / 'explanation.npz'} does not match its JSON (interrupted write?).")
+    with np.load(io.BytesIO(npz), allow_pickle=False) as z:
+        arrays = {name: z[name] for name in ARRAYS}
+        log = SearchLog(**{name: z[f"log_{name}"] for name in LOG_FIELDS})
+    return Explanation(**arrays, target=doc["target"], tracked=doc["tracked"],
+                       class_names=tuple(doc["class_names"]), log=log, config=doc["config"],
+                       regions=doc["regions"], model=doc["model"], source=doc["source"],
+                       forward_passes=doc["forward_passes"], wall_time_s=doc["wall_time_s"],
+                       device=doc["device"], created=doc["created"], versions=doc["versions"])
+
+
+# -- run keys and the run store -----------------------------------------------------------------
+
+def array_digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes."""
+    a = np.ascontiguousarray(array)
+    return hashlib.sha256(f"{a.dtype}:{a.shape}:".encode() + a.tobytes()).hexdigest()
+
+
+def run_key(model: dict, view: np.ndarray, labels: np.ndarray, target: int, tracked: int | None,
+            config: dict) -> str:
+    """A key for the inputs of a search: the same model weights, view, label map, classes and
+    settings give the same key, so a finished run can be reused instead of recomputed.
+
+    Args:
+        model: at least ``id`` and ``weights_hash`` (``Classifier.describe()``).
+        config: search, pending, weights (by name), fill, tolerance.
+    """
+    settings = {k: config.get(k) for k in ("search", "pending", "weights", "fill", "tolerance")}
+    blob = json.dumps({"model": [model.get("id"), model.get("weights_hash")], "view": array_digest(view),
+                       "labels": array_digest(np.asarray(labels, np.int32)), "target": int(target),
+                       "tracked": tracked, "settings": settings}, sort_keys=True, default=_json_default)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def key_of(exp: Explanation, tracked_was_auto: bool = False) -> str:
+    """The run key of a finished explanation (``tracked_was_auto``: it was chosen automatically)."""
+    return run_key(exp.model, exp.view, exp.labels, exp.target, None if tracked_was_auto else exp.tracked,
+                   exp.config)
+
+
+class RunStore:
+    """Finished runs in a folder, one sub-folder per run key.
+
+    Args:
+        root: the folder (default ``~/.cache/lima-lens/runs``, or ``$LIMA_RUNS_DIR``).
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else DEFAULT_RUNS_DIR
+
+    def path(self, key: str) -> Path:
+        if not key or not all(c.isalnum() or c in "-_" for c in key):
+            raise StoreError(f"Not a valid run key: {key!r}")
+        return self.root / key
+
+    def has(self, key: str) -> bool:
+        return (self.path(key) / "explanation.json").is_file()
+
+    def save(self, exp: Explanation, key: str) -> Path:
+        return save(exp, self.path(key))
+
+    def load(self, key: str) -> Explanation:
+        return load(self.path(key))
+
+    def delete(self, key: str) -> None:
+        shutil.rmtree(self.path(key), ignore_errors=True)
+
+    def list(self) -> list[dict]:
+        """Saved runs, newest first: key, created, image, target, model, regions, AUCs."""
+        rows = []
+        for doc_path in self.root.glob("*/explanation.json"):
+            try:
+                doc = json.loads(doc_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            s = doc.get("summary", {})
+            rows.append({"key": doc_path.parent.name, "created": doc.get("created", ""),
+                         "image": doc.get("source", {}).get("name", ""), "target": s.get("target_name", ""),
+                         "tracked": s.get("tracked_name", ""), "model": doc.get("model", {}).get("id", ""),
+                         "regions": doc.get("regions", {}).get("method", ""), "n_regions": s.get("n_regions"),
+                         "search": doc.get("config", {}).get("search", ""),
+                         "insertion_auc": s.get("insertion_auc"), "deletion_auc": s.get("deletion_auc"),
+                         "wall_time_s": doc.get("wall_time_s")})
+        return sorted(rows, key=lambda r: r["created"], reverse=True)
+
+
+# -- the reference code's layout ------------------------------------------------------------------
+
+def reference_json(exp: Explanation) -> dict:
+    """The reference code's per-image JSON (lima-spec §4.4), single-modal λ order, with the
+    counterfactual fields when a class is tracked."""
+    log, w = exp.log, exp.config["weights"]
+    inc, dec = log.where("forward"), log.where("backward")
+    doc = {
+        "consistency_score": exp.insertion[1:].tolist(),
+        "collaboration_score": (1.0 - exp.deletion[1:]).tolist(),
+        "consistency_score_increase": log.consistency[inc].tolist(),
+        "collaboration_score_increase": log.collaboration[inc].tolist(),
+        "confidence_score_increase": log.confidence[inc].tolist(),
+        "effectiveness_score_increase": log.effectiveness[inc].tolist(),
+        # The reference stores decrease entries in insertion terms (lima-spec §4.2).
+        "consistency_score_decrease": (1.0 - log.collaboration[dec]).tolist(),
+        "collaboration_score_decrease": (1.0 - log.consistency[dec]).tolist(),
+        "confidence_score_decrease": log.confidence[dec].tolist(),
+        "effectiveness_score_decrease": log.effectiveness[dec].tolist(),
+        "smdl_score": log.objective[inc].tolist(),
+        "smdl_score_max": float(log.objective[inc].max()) if len(inc) else None,
+        "smdl_score_max_index": int(np.argmax(log.objective[inc])) if len(inc) else None,
+        "lambda1": w["consistency"], "lambda2": w["collaboration"], "lambda3": w["confidence"],
+        "lambda4": w["effectiveness"], "sub-k": exp.n_regions, "pending_samples": exp.config["pending"],
+        "org_score": float(exp.insertion[-1]), "baseline_score": float(exp.insertion[0]),
+    }
+    if exp.tracked is not None:
+        doc.update({"gt_label": exp.target, "failure_label": exp.tracked,
+                    "gt_class_name": exp.class_name(exp.target), "failure_class_name": exp.class_name(exp.tracked),
+                    "original_gt_score": float(exp.insertion[-1]),
+                    "original_failure_score": float(exp.tracked_insertion[-1]),
+                    "failure_score": exp.tracked_insertion[1:].tolist()})
+    return doc
+
+
+def export_reference(exp: Explanation, out_dir: str | Path, name: str, class_dir: str | None = None) -> tuple[Path, Path]:
+    """Write ``npy/<class>/<name>.npy`` (N×S×S×3 uint8 BGR region images in ranked order) and
+    ``json/<class>/<name>.json``, as the reference code does; returns both paths."""
+    out_dir, class_dir = Path(out_dir), class_dir or str(exp.target)
+    stem = Path(name).stem
+    bgr = exp.view[..., ::-1]
+    regions = np.stack([np.where((exp.labels == r)[..., None], bgr, 0) for r in exp.order]).astype(np.uint8)
+    buf = io.BytesIO()
+    np.save(buf, regions)
+    npy_path = out_dir / "npy" / class_dir / f"{stem}.npy"
+    json_path = out_dir / "json" / class_dir / f"{stem}.json"
+    write_atomic(npy_path, buf.getvalue())
+    write_atomic(json_path, _json_bytes(reference_json(exp)))
+    return npy_path, json_path
