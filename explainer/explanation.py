@@ -210,16 +210,21 @@ class Explanation:
 
     def readout(self) -> str:
         """One sentence on the minimal subset, e.g. "4 regions (11 % of the image) raise
-        p(tabby) from 0.17 to 0.71; the model would then predict tabby."."""
-        k = self.minimal_subset_size
+        p(tabby) from 0.17 (full image) to 0.71; the model would then predict tabby."."""
+        k, n = self.minimal_subset_size, self.n_regions
         name, ins = self.class_name(self.target), self.insertion
-        verb = "raise" if ins[k] >= ins[-1] else "give"
+        full, best = ins[-1], ins[k]
+        if k >= n:
+            return (f"No subset of the {n} regions does better than the full image: p({name}) is highest "
+                    f"({best:.2f}) with every region shown.")
         pred = self.prediction_at(k)
         then = ("the model would then predict " + name if pred == self.target
                 else f"the model would still predict {self.class_names[pred]}")
         noun = "region" if k == 1 else "regions"
-        return (f"{k} {noun} ({100 * self.area[k]:.0f} % of the image) {verb} p({name}) "
-                f"from {ins[-1]:.2f} (full image) to {ins[k]:.2f}; {then}.")
+        share = f"{k} {noun} ({100 * self.area[k]:.0f} % of the image)"
+        if best > full + self.tolerance:
+            return f"{share} raise p({name}) from {full:.2f} (full image) to {best:.2f}; {then}."
+        return f"{share} already give p({name}) = {best:.2f}, as much as the full image ({full:.2f}); {then}."
 
     @property
     def full_prediction(self) -> int:

@@ -184,14 +184,20 @@ class Classifier:
             size×size×3 uint8 RGB array.
         """
         img = load_image(image)
-        size = size or self.size
-        short = self.preprocess.resize * size / self.size
+        s, size = self.size, size or self.size
         w, h = img.size
-        scale = short / min(w, h)
-        new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-        img = img.resize((new_w, new_h), _PIL_FILTERS[self.preprocess.interpolation])
-        left, top = int(round((new_w - size) / 2.0)), int(round((new_h - size) / 2.0))
-        return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8).copy()
+        scale = self.preprocess.resize / min(w, h)
+        new_w, new_h = max(s, round(w * scale)), max(s, round(h * scale))
+        left, top = int(round((new_w - s) / 2.0)), int(round((new_h - s) / 2.0))
+        resample = _PIL_FILTERS[self.preprocess.interpolation]
+        if size == s:
+            img = img.resize((new_w, new_h), resample)
+            return np.asarray(img.crop((left, top, left + s, top + s)), dtype=np.uint8).copy()
+        # Another size: resample exactly the S-view's crop box (in image coordinates), so the
+        # result is the same crop; rounding the resize and the crop at `size` shifts it.
+        sx, sy = w / new_w, h / new_h
+        box = (left * sx, top * sy, (left + s) * sx, (top + s) * sy)
+        return np.asarray(img.resize((size, size), resample, box=box), dtype=np.uint8).copy()
 
     def to_batch(self, views: np.ndarray) -> torch.Tensor:
         """B×S×S×3 (or S×S×3) uint8 views -> B×3×S×S float32 in [0, 1] on the device."""

@@ -31,9 +31,12 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
 
 def _outline(image: np.ndarray, mask: np.ndarray, color, thickness: int = 1) -> np.ndarray:
     """Draw the boundary of a boolean mask in ``color``, ``thickness`` pixels wide."""
-    edge = find_boundaries(mask, mode="inner")
+    def inner_edge(m: np.ndarray) -> np.ndarray:      # padded: the image border closes the outline too
+        return find_boundaries(np.pad(m, 1), mode="inner")[1:-1, 1:-1]
+
+    edge = inner_edge(mask)
     for _ in range(thickness - 1):
-        edge |= find_boundaries(edge | mask, mode="inner") & mask
+        edge |= inner_edge(mask & ~edge)                 # the next ring inwards
     out = image.copy()
     out[edge] = color
     return out
@@ -168,5 +171,5 @@ def to_gif(frames: list[np.ndarray], duration_ms: int = 400, comment: str = "") 
     durations = [duration_ms] * (len(frames) - 1) + [duration_ms * 3]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
-                   comment=comment.encode("utf-8")[:250])
+                   comment=comment.encode("utf-8"))   # any length: Pillow splits it into sub-blocks
     return buf.getvalue()

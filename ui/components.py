@@ -1,0 +1,90 @@
+"""Small UI pieces shared by the pages: the job progress panel, class pickers, captions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import streamlit as st
+
+from ui import resources, state
+from ui.jobs import Job
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A progress item that carries a result (for jobs without progress of their own)."""
+
+    result: object
+    fraction: float = 1.0
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    return f"about {seconds / 60:.1f} min"
+
+
+def progress_text(job: Job) -> str:
+    """One line on where a job is."""
+    if job.status == "queued":
+        ahead = resources.job_manager().queue_position(job)
+        return f"Waiting: {ahead} other job{'s' if ahead != 1 else ''} first (one computation runs at a time)."
+    p = job.progress
+    if p is None:
+        return f"{job.label}: starting…"
+    if hasattr(p, "forward_total"):
+        return (f"{job.label}: step {p.step} of {p.steps_total} · {p.forward_passes} / {p.forward_total} "
+                f"forward passes · {format_seconds(p.eta_s)} left")
+    if hasattr(p, "total"):
+        return f"{job.label}: {p.done} of {p.total} images · {format_seconds(p.eta_s)} left"
+    return f"{job.label}: working…"
+
+
+def job_panel(session_key: str) -> Job | None:
+    """While this session's job ``session_key`` is active, poll it in a fragment (progress bar
+    and Cancel); when it ends, trigger one full rerun so the page can use the result.
+
+    Returns the job (active or finished), or None.
+    """
+    manager = resources.job_manager()
+    job = manager.get(state.get(session_key))
+    if job is None or not job.active:
+        return job
+
+    @st.fragment(run_every=0.5)
+    def _poll() -> None:
+        current = manager.get(state.get(session_key))
+        if current is None or not current.active:
+            st.rerun()                                   # hand over to the page (full run)
+        st.progress(current.fraction, text=progress_text(current))
+        st.button("Cancel", key=f"cancel_{session_key}", on_click=current.cancel, icon=":material/stop_circle:")
+
+    _poll()
+    return job
+
+
+def finished_job(session_key: str) -> Job | None:
+    """This session's job if it has ended (done, failed or cancelled); forgets it after the
+    first call so the outcome is reported once. Active or missing jobs give None."""
+    job = resources.job_manager().get(state.get(session_key))
+    if job is None or job.active:
+        return None
+    state.put(session_key, None)
+    if job.status == "failed":
+        st.error(f"{job.label} failed: {job.error}")
+    elif job.status == "cancelled":
+        st.warning(f"{job.label} was cancelled. Nothing else was changed.")
+    return job
+
+
+def class_label(names: Sequence[str], index: int) -> str:
+    return f"{names[index]} ({index})"
+
+
+def class_picker(label: str, names: Sequence[str], key: str, index: int | None = 0, help: str | None = None) -> int | None:
+    """A searchable selectbox over class names; returns the class index."""
+    return st.selectbox(label, range(len(names)), index=index, key=key, help=help,
+                        format_func=lambda i: class_label(names, i))

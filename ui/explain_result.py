@@ -1,0 +1,222 @@
+"""The Explain page's result: readout, metrics, the step-through fragment, heatmaps, exports.
+
+Stepping only reruns the step fragment, which reads the stored Explanation (no model calls).
+The URL carries the run and the step (``?run=KEY&step=K``), so a link reopens exactly this view.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explainer import export, figures
+from explainer.explanation import Explanation
+from explainer.objective import TERMS
+from ui import state
+
+STEP_KEY = "step"
+PLAY_INTERVAL_S = 0.7
+CHART_CONFIG = {"displayModeBar": False, "scrollZoom": False}
+
+
+# -- step state ------------------------------------------------------------------------------------
+
+def init_step(exp: Explanation, key: str) -> None:
+    """When a run is opened, start at the URL's step (for a shared link) or the minimal subset."""
+    if state.get("step_run") == key and STEP_KEY in st.session_state:
+        return
+    step = exp.minimal_subset_size
+    if st.query_params.get("run") == key:
+        try:
+            step = int(st.query_params.get("step", step))
+        except ValueError:
+            pass
+    st.session_state[STEP_KEY] = min(max(step, 0), exp.n_regions)
+    state.put("step_run", key)
+    state.put("playing", False)
+
+
+def _set_step(value: int, n: int) -> None:
+    st.session_state[STEP_KEY] = min(max(int(value), 0), n)
+
+
+def _stop_playing() -> None:
+    state.put("playing", False)
+
+
+def _shift(delta: int, n: int) -> None:
+    _stop_playing()
+    _set_step(st.session_state[STEP_KEY] + delta, n)
+
+
+def _toggle_play(n: int) -> None:
+    playing = not state.get("playing")
+    if playing and st.session_state[STEP_KEY] >= n:
+        st.session_state[STEP_KEY] = 0                      # replay from the start
+    state.put("playing", playing)
+    st.session_state["_play_changed"] = True
+
+
+def _on_curve_click(chart_key: str, n: int) -> None:
+    event = st.session_state.get(chart_key) or {}
+    points = (event.get("selection") or {}).get("points") or []
+    if points:
+        point = points[0]
+        value = point.get("customdata", point.get("point_index"))
+        if isinstance(value, (list, tuple)):
+            value = value[0]
+        _stop_playing()
+        _set_step(int(value), n)
+
+
+# -- the fragment ------------------------------------------------------------------------------------
+
+def _step_panel(exp: Explanation, step: int) -> None:
+    names = exp.class_names
+    p_t, p_t_full = exp.insertion[step], exp.insertion[-1]
+    st.metric(f"p({names[exp.target]})", f"{p_t:.3f}", f"{p_t - p_t_full:+.3f} vs full image")
+    if exp.tracked is not None:
+        p_o, p_o_full = exp.tracked_insertion[step], exp.tracked_insertion[-1]
+        st.metric(f"p({names[exp.tracked]})", f"{p_o:.3f}", f"{p_o - p_o_full:+.3f} vs full image", delta_color="inverse")
+    top = exp.top_classes(step, 5)
+    st.dataframe(pd.DataFrame([{"class": n, "p": p} for _, n, p in top]), hide_index=True, width="stretch",
+                 column_config={"p": st.column_config.ProgressColumn("p", min_value=0.0, max_value=1.0, format="%.3f")})
+    entry = exp.step_entry(step)
+    if entry is None:
+        note = "the empty image" if step == 0 else "placed last by the forward search, without a comparison"
+        st.caption(f"Step {step}: {note}.")
+        return
+    where = "front (forward step, maximising F)" if entry["direction"] == "forward" else "tail (backward step, minimising F)"
+    terms = " · ".join(f"{t} {entry[t]:.3f}" for t in TERMS if t != "effectiveness" or entry[t])
+    st.caption(f"Step {step}: region {entry['region']} went to the {where} among {entry['candidates']} candidates; "
+               f"F = {entry['objective']:.3f} ({terms}).")
+
+
+def _step_body(exp: Explanation, key: str) -> None:
+    n = exp.n_regions
+    if st.session_state.pop("_play_changed", False):
+        st.rerun()                                            # re-create the fragment with(out) its timer
+    playing = state.get("playing")
+    if playing:
+        if st.session_state[STEP_KEY] >= n:
+            state.put("playing", False)
+            st.rerun()
+        _set_step(st.session_state[STEP_KEY] + 1, n)
+    controls = st.columns([6, 1, 1, 1.3, 2.2], vertical_alignment="bottom")
+    step = controls[0].slider("Step: regions revealed", 0, n, key=STEP_KEY, on_change=_stop_playing)
+    controls[1].button("", icon=":material/chevron_left:", on_click=_shift, args=(-1, n), key="step_prev",
+                       help="Previous step", disabled=step == 0)
+    controls[2].button("", icon=":material/chevron_right:", on_click=_shift, args=(1, n), key="step_next",
+                       help="Next step", disabled=step == n)
+    controls[3].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                       on_click=_toggle_play, args=(n,), key="step_play")
+    hidden = controls[4].segmented_control("Hidden regions", ["black", "dim"], key="hidden", default="black",
+                                           required=True, format_func={"black": "Black", "dim": "Dimmed"}.get)
+    st.query_params["run"] = key
+    st.query_params["step"] = str(step)
+
+    left, mid, right = st.columns([1.15, 1.6, 0.9], gap="medium")
+    with left:
+        caption = ("the empty image" if step == 0 else
+                   f"{step} of {n} regions · {100 * exp.area[step]:.1f} % of the image; yellow: the region added last")
+        st.image(figures.step_view(exp, step, hidden=hidden, subset=False), caption=caption, width="stretch")
+    with mid:
+        st.plotly_chart(figures.curve_figure(exp, step, "insertion", height=300), key="curve_ins",
+                        on_select=lambda: _on_curve_click("curve_ins", n), selection_mode="points",
+                        config=CHART_CONFIG, width="stretch")
+        st.plotly_chart(figures.curve_figure(exp, step, "deletion", height=240, show_subset=False), key="curve_del",
+                        on_select=lambda: _on_curve_click("curve_del", n), selection_mode="points",
+                        config=CHART_CONFIG, width="stretch")
+    with right:
+        _step_panel(exp, step)
+        st.download_button("PNG of this view", data=lambda: export.step_png(exp, step, hidden),
+                           file_name=f"lima-{key}-step{step}.png", mime="image/png", icon=":material/image:",
+                           on_click="ignore", key="dl_step_png", width="stretch")
+    url = (st.context.url or "").split("?")[0]
+    st.caption("Share this view:")
+    st.code(f"{url}?run={key}&step={step}", language=None)
+
+
+def step_through(exp: Explanation, key: str) -> None:
+    run_every = PLAY_INTERVAL_S if state.get("playing") else None
+    st.fragment(_step_body, run_every=run_every)(exp, key)
+
+
+# -- the rest of the result ----------------------------------------------------------------------------
+
+def _header(exp: Explanation) -> None:
+    names = exp.class_names
+    k = exp.minimal_subset_size
+    st.success(exp.readout(), icon=":material/lightbulb:")
+    cols = st.columns(6)
+    cols[0].metric("Minimal subset", f"{k} of {exp.n_regions}", f"{100 * exp.area[k]:.0f} % of the image",
+                   delta_color="off", delta_arrow="off")
+    cols[1].metric(f"p({names[exp.target]}) with it", f"{exp.insertion[k]:.3f}",
+                   f"{exp.insertion[k] - exp.insertion[-1]:+.3f} vs full image")
+    cols[2].metric("Insertion AUC", f"{exp.insertion_auc:.3f}", help="Area under p(target) as regions are revealed "
+                   "in ranked order, on the revealed-area axis (higher: the ranking finds the evidence early).")
+    cols[3].metric("Deletion AUC", f"{exp.deletion_auc:.3f}", help="Area under p(target) as regions are removed in "
+                   "ranked order (lower: removing the top regions destroys the evidence quickly).")
+    cols[4].metric("Forward passes", f"{exp.forward_passes:,}")
+    cols[5].metric("Time", f"{exp.wall_time_s:.1f} s", exp.device, delta_color="off", delta_arrow="off")
+
+
+def _heatmaps(exp: Explanation) -> None:
+    tabs = st.tabs(["True vs wrong", "Marginal gain", "Region rank", "Budgets"])
+    other = exp.class_name(exp.tracked) or "other"
+    with tabs[0]:
+        st.image(figures.contrast_heatmap(exp), width=448,
+                 caption=f"Each region's gain in p({exp.class_name(exp.target)}) − p({other}) when added: "
+                         "blue supports the target, vermillion the other class. Outline: the minimal subset.")
+    with tabs[1]:
+        st.image(figures.gain_heatmap(exp), width=448,
+                 caption=f"Each region's marginal gain in p({exp.class_name(exp.target)}) when it was added.")
+    with tabs[2]:
+        st.image(figures.rank_heatmap(exp), width=448, caption="Bright regions were chosen early.")
+    with tabs[3]:
+        rows = [{"area budget": f"{int(100 * b.budget)} %",
+                 f"highest p({exp.class_name(exp.target)})": None if b.highest is None else round(b.highest, 4),
+                 "reached at area": None if b.area is None else f"{100 * b.area:.1f} %",
+                 "regions": b.regions} for b in exp.budget_scores()]
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        st.caption("The paper's mistake metric: the highest target probability on the insertion path within each "
+                   "share of the image, and where it is reached.")
+
+
+def _exports(exp: Explanation, key: str) -> None:
+    st.markdown("##### Export")
+    stem = f"lima-{(exp.source.get('name') or 'image').rsplit('.', 1)[0]}-{key[:8]}"
+    buttons = [
+        ("Figure (PNG)", lambda: export.composite(exp, "png"), f"{stem}.png", "image/png"),
+        ("Figure (SVG)", lambda: export.composite(exp, "svg"), f"{stem}.svg", "image/svg+xml"),
+        ("Figure (PDF)", lambda: export.composite(exp, "pdf"), f"{stem}.pdf", "application/pdf"),
+        ("Step-through (GIF)", lambda: export.step_gif(exp, st.session_state.get("hidden") or "black"), f"{stem}.gif", "image/gif"),
+        ("Result (JSON + NPZ)", lambda: export.result_zip(exp), f"{stem}-result.zip", "application/zip"),
+        ("Reference layout (npy/json)", lambda: export.reference_zip(exp), f"{stem}-reference.zip", "application/zip"),
+        ("Curves (CSV)", lambda: export.curves_csv(exp), f"{stem}-curves.csv", "text/csv"),
+    ]
+    cols = st.columns(4)
+    for i, (label, make, name, mime) in enumerate(buttons):
+        cols[i % 4].download_button(label, data=make, file_name=name, mime=mime, on_click="ignore",
+                                    key=f"dl_{i}", width="stretch", icon=":material/download:")
+    st.caption("Every file carries its provenance: model and weights hash, image hash, regions and parameters, "
+               "λ weights, pending samples, fill, versions, device and time.")
+
+
+def _provenance(exp: Explanation) -> None:
+    with st.expander("Provenance and settings", icon=":material/info:"):
+        st.json(export.provenance(exp), expanded=1)
+
+
+def result_section(exp: Explanation, key: str) -> None:
+    init_step(exp, key)
+    _header(exp)
+    step_through(exp, key)
+    st.divider()
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        _heatmaps(exp)
+    with right:
+        _exports(exp, key)
+        _provenance(exp)
+

@@ -1,0 +1,149 @@
+"""Background jobs (scans, SAM, searches) that run off Streamlit's script thread.
+
+A job wraps an engine generator (``iter_scan``, ``iter_search``, ...): a worker thread iterates
+it, keeps the latest progress item, and stops it when asked (closing the generator). One
+process-wide :class:`JobManager` runs one heavy job at a time (the model and the CPU/GPU are
+shared by every browser tab): a second job waits in a queue, and a job with the same key as a
+running one is joined rather than started twice. Finished results are handed to ``on_done``
+(which saves them) in the worker, so a closed tab loses nothing.
+
+No Streamlit call happens in a worker thread (they have no script-run context).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from explainer.errors import LimaError
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass
+class Job:
+    """One background computation.
+
+    Attributes:
+        key: identifies the work (a run key, a scan key); equal keys share one job.
+        kind: "scan", "sam" or "search". label: what the UI says it is doing.
+        status: "queued", "running", "done", "failed" or "cancelled".
+        progress: the latest item the generator yielded (engine progress objects).
+        result: the generator's final result (the ``result`` attribute of its last item).
+        error: a readable message when it failed.
+    """
+
+    key: str
+    kind: str
+    label: str
+    status: str = "queued"
+    progress: Any = None
+    result: Any = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def fraction(self) -> float:
+        p = self.progress
+        if self.status == "done":
+            return 1.0
+        if p is None:
+            return 0.0
+        if hasattr(p, "fraction"):
+            return float(p.fraction)
+        total = getattr(p, "total", 0)
+        return getattr(p, "done", 0) / total if total else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        return getattr(self.progress, "eta_s", None) if self.progress is not None else None
+
+
+class JobManager:
+    """Runs jobs on worker threads, one heavy job at a time, in submission order."""
+
+    def __init__(self, keep_finished: int = 50):
+        self._lock = threading.Lock()
+        self._compute = threading.Lock()        # held while a job computes
+        self._jobs: dict[str, Job] = {}
+        self._keep = keep_finished
+
+    def submit(self, key: str, kind: str, label: str, make_iter: Callable[[], Iterator],
+               on_done: Callable[[Any], None] | None = None) -> Job:
+        """Start (or join) the job ``key``; returns at once."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.active:
+                return job
+            job = Job(key, kind, label)
+            self._jobs[key] = job
+            self._prune()
+        thread = threading.Thread(target=self._work, args=(job, make_iter, on_done), name=f"lima-{kind}", daemon=True)
+        thread.start()
+        return job
+
+    def get(self, key: str | None) -> Job | None:
+        return self._jobs.get(key) if key else None
+
+    def active(self) -> list[Job]:
+        return sorted((j for j in self._jobs.values() if j.active), key=lambda j: j.created)
+
+    def queue_position(self, job: Job) -> int:
+        """How many jobs run or wait ahead of ``job`` (0 = it is running)."""
+        ahead = [j for j in self.active() if j.created < job.created]
+        return len(ahead)
+
+    def _prune(self) -> None:
+        done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.created)
+        for job in done[: max(0, len(done) - self._keep)]:
+            self._jobs.pop(job.key, None)
+
+    def _work(self, job: Job, make_iter: Callable[[], Iterator], on_done) -> None:
+        with self._compute:
+            if job.cancel_event.is_set():
+                job.status, job.finished = "cancelled", time.time()
+                return
+            job.status, job.started = "running", time.time()
+            try:
+                self._iterate(job, make_iter())
+                if job.status == "running":
+                    if on_done is not None:
+                        on_done(job.result)
+                    job.status = "done"
+            except LimaError as exc:
+                job.error, job.status = str(exc), "failed"
+            except Exception as exc:                          # noqa: BLE001 - shown in the page
+                job.error = f"{type(exc).__name__}: {exc}"
+                job.status = "failed"
+                traceback.print_exc()
+            finally:
+                job.finished = time.time()
+
+    @staticmethod
+    def _iterate(job: Job, items: Iterator) -> None:
+        try:
+            for item in items:
+                job.progress = item
+                result = getattr(item, "result", None)
+                if result is not None:
+                    job.result = result
+                if job.cancel_event.is_set():
+                    job.status = "cancelled"
+                    return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()                                         # stop the engine's generator now
