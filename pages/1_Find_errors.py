@@ -21,8 +21,11 @@ PAGE_SIZE = 24
 
 
 def _uploads_panel() -> None:
-    with st.expander("Upload images", icon=":material/upload:", expanded=state.get("set_choice").kind == "uploads"
-                     and not state.get("uploads")):
+    errors = st.session_state.get("_upload_errors", [])
+    with st.expander("Upload images", icon=":material/upload:", expanded=bool(errors) or (
+            state.get("set_choice").kind == "uploads" and not state.get("uploads"))):
+        for e in errors:
+            st.error(e)
         files = st.file_uploader("Images", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
                                  accept_multiple_files=True, key="upload_files")
         label = components.class_picker("Their true class", names, key="upload_label", index=None,
@@ -40,12 +43,10 @@ def _uploads_panel() -> None:
                     keys.add(item.key)
                     unique.append(item)
             state.put("uploads", tuple(unique))
-            for e in errors:
-                st.error(e)
-            if len(unique):
+            st.session_state["_upload_errors"] = errors      # shown until the next upload
+            if unique:
                 state.put("set_choice", SetChoice("uploads"))
-                st.session_state["_set_kind"] = "uploads"
-                st.rerun()
+            st.rerun()
 
 
 _uploads_panel()
@@ -58,13 +59,14 @@ scan_key = "scan:" + cache.path(clf, image_set).stem
 def start_scan() -> None:
     job = manager.submit(scan_key, "scan", f"Scanning {image_set.name}", lambda: iter_scan(clf, image_set),
                          on_done=lambda result: cache.put(clf, image_set, result))
-    state.put("scan_job", job.key)
+    components.start_job("scan_job", job)
 
 
 finished = components.finished_job("scan_job")
 result: ScanResult | None = cache.get(clf, image_set)
 if result is None and finished is not None and finished.status == "done":
     result = finished.result
+components.show_outcome("scan_job")
 job = components.job_panel("scan_job")
 running = job is not None and job.active
 
@@ -72,7 +74,8 @@ if result is None and not running:
     rate = resources.throughput(ctx.model_key, clf)
     st.info(f"**{len(image_set)} images** in *{image_set.name}*. Scanning them with {clf.id} takes "
             f"{components.format_seconds(len(image_set) / rate)} on {resources.device_name()}.")
-    if len(image_set) <= AUTO_SCAN_LIMIT and finished is None:
+    stopped = st.session_state.get("_outcome_scan_job")     # cancelled or failed: wait for a click
+    if len(image_set) <= AUTO_SCAN_LIMIT and finished is None and not stopped:
         start_scan()
         st.rerun()
     st.button(f"Scan {len(image_set)} images", type="primary", on_click=start_scan, icon=":material/play_arrow:")

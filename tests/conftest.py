@@ -1,78 +1,23 @@
-"""Shared fixtures: tiny analytic classifiers, the real built-in model, real photos."""
+"""Shared fixtures: the real built-in model and real photos; isolated caches for the app.
+
+Runs, scans and SAM caches go to a temporary folder for the whole session, so tests never
+touch a user's ~/.cache/lima-lens.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import tempfile
 
-import numpy as np
-import pytest
-import torch
+_CACHE = tempfile.mkdtemp(prefix="lima-tests-")
+os.environ["LIMA_RUNS_DIR"] = os.path.join(_CACHE, "runs")
+os.environ["LIMA_SCANS_DIR"] = os.path.join(_CACHE, "scans")
+os.environ["LIMA_SAM_DIR"] = os.path.join(_CACHE, "sam")
+os.environ.pop("LIMA_SAM_CHECKPOINT", None)
 
-from explainer.models import Classifier, Preprocess
+import pytest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-IMAGENET_SAMPLE = ROOT.parent / "shared" / "data" / "imagenet-sample"
-IDENTITY = Preprocess(size=16, resize=16, interpolation="bilinear", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-
-torch.set_num_threads(min(2, os.cpu_count() or 1))
-
-
-def grid_labels(size: int, cells: int) -> np.ndarray:
-    """size×size int32 label map of cells×cells square regions, raster order."""
-    idx = np.arange(size) * cells // size
-    return (idx[:, None] * cells + idx[None, :]).astype(np.int32)
-
-
-class RegionSumModel(torch.nn.Module):
-    """Two classes; logit_1 = Σ_r w_r · (mean intensity of region r), logit_0 = 0.
-
-    On a white view, showing a subset S gives p_1 = sigmoid(Σ_{r∈S} w_r): additive evidence
-    whose correct ranking is known by hand (descending weight).
-    """
-
-    def __init__(self, labels: np.ndarray, weights):
-        super().__init__()
-        onehot = torch.nn.functional.one_hot(torch.from_numpy(labels.astype(np.int64))).permute(2, 0, 1).float()
-        self.register_buffer("masks", onehot / onehot.sum((1, 2), keepdim=True))
-        self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:          # B×3×S×S -> B×2
-        per_region = torch.einsum("bhw,rhw->br", x.mean(1), self.masks)
-        logit = per_region @ self.weights
-        return torch.stack([torch.zeros_like(logit), logit], dim=1)
-
-
-class TinyCNN(torch.nn.Module):
-    """A seeded random CNN with a Linear head (so it offers embeddings); K classes."""
-
-    def __init__(self, classes: int = 5, seed: int = 0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.fc = torch.nn.Linear(8 * 4 * 4, classes)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.conv(x))
-        h = torch.nn.functional.adaptive_avg_pool2d(h, 4).flatten(1)
-        return self.fc(h)
-
-
-def make_classifier(module: torch.nn.Module, classes: int, size: int = 16, batch_size: int = 7,
-                    embeddings: bool = False) -> Classifier:
-    from explainer.models import penultimate_features
-
-    prep = Preprocess(size=size, resize=size, interpolation="bilinear", mean=(0.0,) * 3, std=(1.0,) * 3)
-    return Classifier(module, tuple(f"class {i}" for i in range(classes)), prep, f"test:{type(module).__name__}",
-                      device="cpu", batch_size=batch_size,
-                      features=penultimate_features(module) if embeddings else None)
-
-
-def random_view(size: int = 16, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+from helpers import *  # noqa: E402,F401,F403 - older tests import these names from conftest
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +34,26 @@ def chelsea_view(lite0):
     import skimage.data
 
     return lite0.view(skimage.data.chelsea())
+
+
+# -- added for the store / export / scan tests -------------------------------------------------
+
+TINY_SOURCE = {"name": "tiny.png", "digest": "ab" * 32, "label": 1}
+
+
+def tiny_view(seed: int = 3) -> np.ndarray:
+    """A 16×16 random view without pure-black pixels (the reference evaluator's area test
+    ignores black pixels, so its AUC matches ours only on such views)."""
+    return np.maximum(random_view(16, seed), 1).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_exp():
+    """A finished bidirectional run of a 5-class TinyCNN on a 4×4 grid (16 regions), target 1,
+    tracked class 3, with embeddings and a non-zero effectiveness weight, and full provenance."""
+    from explainer.search import explain
+
+    clf = make_classifier(TinyCNN(5, seed=0), 5, embeddings=True)
+    return explain(clf, tiny_view(), grid_labels(16, 4), 1, tracked=3, pending=3,
+                   weights={"effectiveness": 0.5},
+                   regions={"method": "grid", "params": {"cells_per_side": 4}}, source=dict(TINY_SOURCE))

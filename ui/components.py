@@ -67,17 +67,31 @@ def job_panel(session_key: str) -> Job | None:
 
 
 def finished_job(session_key: str) -> Job | None:
-    """This session's job if it has ended (done, failed or cancelled); forgets it after the
-    first call so the outcome is reported once. Active or missing jobs give None."""
+    """This session's job if it has ended (done, failed or cancelled), else None. The outcome of
+    a failed or cancelled job is kept for :func:`show_outcome` until the next job starts."""
     job = resources.job_manager().get(state.get(session_key))
     if job is None or job.active:
         return None
     state.put(session_key, None)
     if job.status == "failed":
-        st.error(f"{job.label} failed: {job.error}")
+        st.session_state[f"_outcome_{session_key}"] = ("error", f"{job.label} failed: {job.error}")
     elif job.status == "cancelled":
-        st.warning(f"{job.label} was cancelled. Nothing else was changed.")
+        st.session_state[f"_outcome_{session_key}"] = (
+            "warning", f"{job.label} was cancelled. Nothing else changed: earlier results are still here.")
     return job
+
+
+def show_outcome(session_key: str) -> None:
+    """The message of this session's last failed or cancelled job, if any."""
+    outcome = st.session_state.get(f"_outcome_{session_key}")
+    if outcome:
+        getattr(st, outcome[0])(outcome[1])
+
+
+def start_job(session_key: str, job: Job) -> None:
+    """Remember ``job`` as this session's ``session_key`` job and forget the last outcome."""
+    st.session_state.pop(f"_outcome_{session_key}", None)
+    state.put(session_key, job.key)
 
 
 def class_label(names: Sequence[str], index: int) -> str:

@@ -133,10 +133,10 @@ def _sam_labels(view: np.ndarray, params: dict, status, source: np.ndarray | Non
         yield components.Finished(labels)
 
     def start() -> None:
-        state.put("sam_job", manager.submit(key, "sam", "Segmenting with SAM", make_iter).key)
+        components.start_job("sam_job", manager.submit(key, "sam", "Segmenting with SAM", make_iter))
 
-    if job is not None and job.status == "failed":
-        st.error(f"SAM failed: {job.error}")
+    components.finished_job("sam_job")
+    components.show_outcome("sam_job")
     st.button("Segment with SAM", on_click=start, icon=":material/auto_awesome:", key="sam_button",
               help="SAM takes seconds on a GPU and one to three minutes on a CPU; the masks are kept for this image.")
     return None
@@ -244,6 +244,7 @@ def setup_section(ctx: Context) -> Plan | None:
 def cost_and_run(ctx: Context, plan: Plan) -> None:
     """The cost preview and the Run button (which reuses a saved run with the same inputs)."""
     clf = ctx.clf
+    components.show_outcome("search_job")
     running = components.job_panel("search_job")
     if plan.labels is None:
         st.info("Choose regions first (SAM needs its segmentation).")
@@ -285,4 +286,4 @@ def start_run(ctx: Context, plan: Plan) -> None:
         resources.remember_rate(ctx.model_key, exp.forward_passes / max(exp.wall_time_s, 1e-9))
 
     job = resources.job_manager().submit(plan.key, "search", label, make_iter, on_done=on_done)
-    state.put("search_job", job.key)
+    components.start_job("search_job", job)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import streamlit as st
@@ -65,45 +65,55 @@ def _server_candidates(root: Path, limit: int = 200) -> list[str]:
     return out
 
 
+def _bound(label: str, widget, key: str, data_key: str, field: str, **kwargs):
+    """A widget whose value survives page switches (pages/ mode drops widget state on a switch).
+
+    Streamlit's own multipage pattern: the value lives in the session's data (``data_key``, a
+    frozen choice dataclass, attribute ``field``); the widget is re-seeded from it before it is
+    drawn, and its on_change callback (which runs before the script) writes changes back. The
+    widget gets no default of its own, so the seeded value is the only source.
+    """
+    def store() -> None:
+        state.put(data_key, replace(state.get(data_key), **{field: st.session_state[key] or ""}))
+
+    st.session_state[key] = getattr(state.get(data_key), field) or None
+    return widget(label, key=key, on_change=store, **kwargs)
+
+
 def _model_picker() -> ModelChoice:
-    current: ModelChoice = state.get("model_choice")
-    st.session_state.setdefault("_model_kind", current.kind)
-    kind = st.selectbox("Model", list(MODEL_KINDS), format_func=MODEL_KINDS.get, key="_model_kind")
-    choice = ModelChoice(kind)
+    if not state.get("model_choice").kind:
+        state.put("model_choice", ModelChoice())
+    kind = _bound("Model", st.selectbox, "_model_kind", "model_choice", "kind", options=list(MODEL_KINDS),
+                  format_func=MODEL_KINDS.get, index=None)
     if kind == "torchvision":
-        st.session_state.setdefault("_tv_name", current.name or "resnet50")
-        name = st.text_input("torchvision name", key="_tv_name",
-                             help="e.g. resnet50, vit_b_16, convnext_tiny; default ImageNet weights are "
-                                  "downloaded once, or read from ~/.cache/torch")
-        choice = ModelChoice(kind, name=name)
+        if not state.get("model_choice").name:
+            state.put("model_choice", replace(state.get("model_choice"), name="resnet50"))
+        _bound("torchvision name", st.text_input, "_tv_name", "model_choice", "name", value=None,
+               help="e.g. resnet50, vit_b_16, convnext_tiny; default ImageNet weights are downloaded once, "
+                    "or read from ~/.cache/torch")
     elif kind == "torchscript":
-        st.session_state.setdefault("_ts_path", current.path)
-        st.session_state.setdefault("_ts_names", current.class_names)
-        path = st.text_input("TorchScript file (under the data root)", key="_ts_path")
-        names = st.text_input("Class-names file (one per line)", key="_ts_names")
-        choice = ModelChoice(kind, path=path, class_names=names)
-    state.put("model_choice", choice)
-    return choice
+        _bound("TorchScript file (under the data root)", st.text_input, "_ts_path", "model_choice", "path", value=None)
+        _bound("Class-names file (one per line)", st.text_input, "_ts_names", "model_choice", "class_names", value=None)
+    return state.get("model_choice")
 
 
 def _set_picker() -> SetChoice:
-    current: SetChoice = state.get("set_choice")
-    st.session_state.setdefault("_set_kind", current.kind)
-    kind = st.selectbox("Image set", list(SET_KINDS), format_func=SET_KINDS.get, key="_set_kind")
-    choice = SetChoice(kind)
+    if not state.get("set_choice").kind:
+        state.put("set_choice", SetChoice())
+    kind = _bound("Image set", st.selectbox, "_set_kind", "set_choice", "kind", options=list(SET_KINDS),
+                  format_func=SET_KINDS.get, index=None)
     if kind == "server":
         root = resources.data_root()
         options = _server_candidates(root)
-        st.session_state.setdefault("_set_path", current.path or (options[0] if options else ""))
-        path = st.text_input(f"Path under {root}", key="_set_path",
-                             help="A folder with one sub-folder per class, a label list (<file> <class index> "
-                                  "per line, as in the LiMA reference code) or a CSV with path and label columns.")
+        if not state.get("set_choice").path and options:
+            state.put("set_choice", replace(state.get("set_choice"), path=options[0]))
+        _bound(f"Path under {root}", st.text_input, "_set_path", "set_choice", "path", value=None,
+               help="A folder with one sub-folder per class, a label list (<file> <class index> per line, as in "
+                    "the LiMA reference code) or a CSV with path and label columns.")
         if options:
             st.caption("Found under the data root: " + ", ".join(f"`{o}`" for o in options[:8])
                        + (" …" if len(options) > 8 else ""))
-        choice = SetChoice(kind, path)
-    state.put("set_choice", choice)
-    return choice
+    return state.get("set_choice")
 
 
 def _navigation() -> None:

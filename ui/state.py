@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
 def init_state() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    apply_pending_widgets()
 
 
 def get(key: str) -> Any:
@@ -53,6 +54,17 @@ def seed_widget(widget_key: str, value: Any) -> None:
     """Give a widget its value from the data key before it is drawn (once per page visit)."""
     if widget_key not in st.session_state:
         st.session_state[widget_key] = value
+
+
+def set_widget_later(widget_key: str, value: Any) -> None:
+    """Set a widget's value on the next run (a drawn widget's state cannot change in this run)."""
+    st.session_state.setdefault("_pending_widgets", {})[widget_key] = value
+
+
+def apply_pending_widgets() -> None:
+    """Apply values from :func:`set_widget_later`; call before any widget is drawn."""
+    for key, value in st.session_state.pop("_pending_widgets", {}).items():
+        st.session_state[key] = value
 
 
 def flash(kind: str, message: str) -> None:

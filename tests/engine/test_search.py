@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import RegionSumModel, TinyCNN, grid_labels, make_classifier, random_view
+from helpers import RegionSumModel, TinyCNN, grid_labels, make_classifier, random_view
 from explainer.errors import ImageError, LabelError, ModelError, RegionError
 from explainer.search import explain, forward_pass_count, iter_search
 from spec_reference import SpecSearch
