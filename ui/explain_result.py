@@ -78,9 +78,10 @@ def _step_panel(exp: Explanation, step: int) -> None:
     if exp.tracked is not None:
         p_o, p_o_full = exp.tracked_insertion[step], exp.tracked_insertion[-1]
         st.metric(f"p({names[exp.tracked]})", f"{p_o:.3f}", f"{p_o - p_o_full:+.3f} vs full image", delta_color="inverse")
-    top = exp.top_classes(step, 5)
-    st.dataframe(pd.DataFrame([{"class": n, "p": p} for _, n, p in top]), hide_index=True, width="stretch",
-                 column_config={"p": st.column_config.ProgressColumn("p", min_value=0.0, max_value=1.0, format="%.3f")})
+    colours = {exp.target: "blue", exp.tracked: "orange"}
+    lines = [(f":{colours[i]}[{name}]" if i in colours else name) + f" · {p:.3f}"
+             for i, name, p in exp.top_classes(step, 5)]
+    st.markdown("**Top 5 at this step**  \n" + "  \n".join(lines))
     entry = exp.step_entry(step)
     if entry is None:
         note = "the empty image" if step == 0 else "placed last by the forward search, without a comparison"

@@ -1,0 +1,79 @@
+"""Browser tests: a real `streamlit run` server and Playwright driving Debian's Chromium.
+
+Skipped when Chromium (/usr/bin/chromium) or Playwright is missing; `playwright install` is
+never used (it would download a browser).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LIMA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    port = _free_port()
+    cache = tempfile.mkdtemp(prefix="lima-e2e-")
+    env = dict(os.environ, LIMA_RUNS_DIR=f"{cache}/runs", LIMA_SCANS_DIR=f"{cache}/scans", LIMA_SAM_DIR=f"{cache}/sam",
+               LIMA_DATA_ROOT=f"{cache}/data")
+    env.pop("LIMA_SAM_CHECKPOINT", None)
+    log = open(Path(cache) / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("the Streamlit server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(15)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+                              args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1200}, accept_downloads=True)
+    pg = ctx.new_page()
+    yield pg
+    ctx.close()
