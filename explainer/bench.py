@@ -154,3 +154,20 @@ def run_bench(clf: Classifier, view: np.ndarray, region_counts=(25, 49, 100), se
         log(f"reference-style input pipeline (numpy merge + per-image PIL transform): {ref:.1f} images/s "
             f"vs {plain:.1f} plain -> ratio {ref / plain:.3f}")
     return out
+
+
+def scan_bench(clf: Classifier, image_set, log=print) -> dict:
+    """Scanning a labelled set (decode + view + classify) versus the plain batched throughput."""
+    from explainer.scan import scan
+
+    plain_before = measure_throughput(clf, seconds=3.0)
+    result = scan(clf, image_set)
+    plain = (plain_before + measure_throughput(clf, seconds=3.0)) / 2
+    rate = len(result.rows) / result.elapsed_s
+    out = {"images": len(result.rows), "seconds": result.elapsed_s, "images_per_s": rate,
+           "plain_images_per_s": plain, "ratio": rate / plain, "accuracy": result.accuracy,
+           "mistakes": len(result.mistakes())}
+    log(f"scan of {image_set.name}: {out['images']} images in {out['seconds']:.1f} s = {rate:.1f} images/s vs "
+        f"{plain:.1f} plain -> ratio {out['ratio']:.3f}; accuracy {100 * result.accuracy:.1f} % "
+        f"({out['mistakes']} mistakes)")
+    return out

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search", default="bidirectional", choices=["bidirectional", "greedy"])
     p.add_argument("--pending", type=int, default=8)
     p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
+    p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
     p.add_argument("--json", help="write the results as JSON here")
     _add_model_args(p)
     return parser
@@ -211,10 +212,14 @@ def cmd_bench(args) -> int:
 
     from explainer.bench import run_bench
 
+    from explainer.bench import scan_bench
+
     clf = _load_model(args)
     counts = [int(x) for x in args.regions.split(",") if x.strip()]
     result = run_bench(clf, clf.view(skimage.data.chelsea()), counts, args.search, args.pending,
                        reference=not args.no_reference)
+    if args.scan:
+        result["scan"] = scan_bench(clf, _open_set(args.scan, clf))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0

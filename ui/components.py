@@ -98,7 +98,8 @@ def class_label(names: Sequence[str], index: int) -> str:
     return f"{names[index]} ({index})"
 
 
-def class_picker(label: str, names: Sequence[str], key: str, index: int | None = 0, help: str | None = None) -> int | None:
+def class_picker(label: str, names: Sequence[str], key: str, index: int | None = 0, help: str | None = None,
+                 **kwargs) -> int | None:
     """A searchable selectbox over class names; returns the class index."""
     return st.selectbox(label, range(len(names)), index=index, key=key, help=help,
-                        format_func=lambda i: class_label(names, i))
+                        format_func=lambda i: class_label(names, i), **kwargs)

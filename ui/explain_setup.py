@@ -50,7 +50,7 @@ def _pick_item(ctx: Context, scan) -> ImageItem:
     def changed() -> None:
         state.put("item_key", st.session_state["_item"])
 
-    st.selectbox("Image", list(by_key), key="_item", on_change=changed,
+    st.selectbox("Image", list(by_key), key="_item", on_change=changed, index=None,
                  format_func=lambda k: f"{by_key[k].name}  ·  {ctx.clf.class_names[by_key[k].label]}"
                                        + ("  ·  misclassified" if k in mistakes else ""))
     return by_key[wanted]
@@ -81,16 +81,16 @@ def _param_widget(method: str, p: Param, default):
     key = f"rp_{method}_{p.name}"
     if p.kind == "choice":
         options = ([None] if p.optional else []) + list(p.choices)
-        return st.selectbox(p.name, options, key=key, help=p.help, format_func=lambda v: "automatic" if v is None else v)
+        return st.selectbox(p.name, options, persist_state="session", key=key, help=p.help, format_func=lambda v: "automatic" if v is None else v)
     if p.kind == "path":
-        return st.text_input(p.name, key=key, help=p.help, placeholder="automatic") or None
+        return st.text_input(p.name, persist_state="session", key=key, help=p.help, placeholder="automatic") or None
     if p.optional:
         options = [None, 224, 512, 768, 1024]
-        return st.selectbox(p.name, options, key=key, help=p.help,
+        return st.selectbox(p.name, options, persist_state="session", key=key, help=p.help,
                             format_func=lambda v: "as the view" if v is None else f"{v} px")
     if p.kind == "int":
-        return st.slider(p.name, int(p.low), int(p.high), int(default), int(p.step or 1), key=key, help=p.help)
-    return st.number_input(p.name, float(p.low), float(p.high), float(default), float(p.step or 0.01), key=key,
+        return st.slider(p.name, int(p.low), int(p.high), int(default), int(p.step or 1), persist_state="session", key=key, help=p.help)
+    return st.number_input(p.name, float(p.low), float(p.high), float(default), float(p.step or 0.01), persist_state="session", key=key,
                            help=p.help, format="%.4g")
 
 
@@ -102,7 +102,7 @@ def _region_params(method: str) -> dict:
         if method == "slico" and p.name == "region_size" and not resources.on_gpu():
             default = CPU_SLICO_SIZE
         params[p.name] = _param_widget(method, p, default)
-    params["min_area"] = st.slider("merge regions smaller than (px)", 0, 2000, 0, 50, key=f"rp_{method}_min_area",
+    params["min_area"] = st.slider("merge regions smaller than (px)", 0, 2000, 0, 50, persist_state="session", key=f"rp_{method}_min_area",
                                    help="0 keeps every region; otherwise small regions join their longest-bordering neighbour.")
     return params
 
@@ -147,7 +147,7 @@ def _regions_panel(ctx: Context, item: ImageItem, view: np.ndarray) -> tuple[np.
     labels_of = {m: REGION_METHODS[m].label for m in METHOD_ORDER}
     if not status.available:
         labels_of["sam"] += " (unavailable)"
-    method = st.selectbox("Regions", METHOD_ORDER, key="region_method", format_func=labels_of.get,
+    method = st.selectbox("Regions", METHOD_ORDER, persist_state="session", key="region_method", format_func=labels_of.get,
                           help="How the image is split into interpretable regions.")
     st.caption(REGION_METHODS[method].description)
     if method == "sam" and not status.available:
@@ -183,7 +183,7 @@ def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int
              "other": "Another class"}
     if pred == item.label:
         modes["predicted"] = f"Predicted (= true): {names[pred]}"
-    mode = st.radio("Explain", list(modes), format_func=modes.get, key="target_mode",
+    mode = st.radio("Explain", list(modes), format_func=modes.get, persist_state="session", key="target_mode",
                     help="For a mistake the default asks: what evidence supports the right answer? "
                          "The other class is followed on the same path.")
     if mode == "true":
@@ -191,7 +191,7 @@ def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int
     elif mode == "predicted":
         target = pred
     else:
-        target = components.class_picker("Class to explain", names, key="target_other", index=item.label)
+        target = components.class_picker("Class to explain", names, persist_state="session", key="target_other", index=item.label)
     runner_up = int(np.argsort(-probs)[1]) if int(np.argsort(-probs)[0]) == target else int(np.argsort(-probs)[0])
     tracked = pred if target != pred else (item.label if item.label != target else runner_up)
     st.caption(f"Following **{names[tracked]}** on the same path.")
@@ -200,22 +200,22 @@ def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int
 
 def _search_panel(ctx: Context) -> dict:
     c1, c2 = st.columns(2)
-    search = c1.radio("Search", ["bidirectional", "greedy"], key="search_kind", horizontal=True,
+    search = c1.radio("Search", ["bidirectional", "greedy"], persist_state="session", key="search_kind", horizontal=True,
                       format_func={"bidirectional": "Bidirectional (LiMA)", "greedy": "Greedy (SMDL)"}.get)
-    pending = c2.number_input("Pending samples", 1, 64, 8, key="pending",
+    pending = c2.number_input("Pending samples", 1, 64, 8, persist_state="session", key="pending",
                               help="Candidates the backward step re-scores (LiMA's default 8).")
     weights = dict(DEFAULT_WEIGHTS)
     with st.expander("Advanced: objective weights, fill, tolerance", icon=":material/settings:"):
         cols = st.columns(4)
         for col, term in zip(cols, TERMS):
             disabled = term == "effectiveness" and not ctx.clf.has_embeddings
-            weights[term] = col.number_input(term, 0.0, 1000.0, float(DEFAULT_WEIGHTS[term]), key=f"w_{term}",
+            weights[term] = col.number_input(term, 0.0, 1000.0, float(DEFAULT_WEIGHTS[term]), persist_state="session", key=f"w_{term}",
                                              format="%.4g", disabled=disabled,
                                              help="Needs embeddings from the model." if disabled else None)
         f1, f2 = st.columns(2)
-        fill = f1.selectbox("Removed pixels", ["black", "mean", "blur"], key="fill",
+        fill = f1.selectbox("Removed pixels", ["black", "mean", "blur"], persist_state="session", key="fill",
                             help="Black is the paper's baseline; mean colour or a blur are alternatives.")
-        tolerance = f2.number_input("Minimal-subset tolerance", 0.0, 0.2, 0.005, 0.001, key="tolerance", format="%.3f")
+        tolerance = f2.number_input("Minimal-subset tolerance", 0.0, 0.2, 0.005, 0.001, persist_state="session", key="tolerance", format="%.3f")
     return {"search": search, "pending": int(pending), "weights": weights, "fill": fill, "tolerance": float(tolerance)}
 
 
