@@ -25,11 +25,12 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _key_values(items: list[str], what: str) -> dict:
-    """["a=1", "b=x"] -> {"a": 1, "b": "x"} with numbers parsed."""
+def _key_values(items: list[str], what: str, split_commas: bool = True) -> dict:
+    """["a=1", "b=x"] -> {"a": 1, "b": "x"} with numbers parsed; with ``split_commas`` an item
+    may hold several pairs ("a=1,b=2")."""
     out = {}
     for item in items:
-        for part in filter(None, item.split(",")):
+        for part in filter(None, item.split(",") if split_commas else [item]):
             key, sep, value = part.partition("=")
             if not sep or not key.strip():
                 raise ValueError(f"{what} must look like name=value, got {part!r}")
@@ -116,7 +117,7 @@ def _regions(args, clf, view):
         if not path.is_file():
             raise ValueError(f"label map not found: {path}")
         return validate_labels(np.load(path, allow_pickle=False), view.shape[:2]), {"method": "file", "file": path.name}
-    params = _key_values(args.param, "--param")
+    params = _key_values(args.param, "--param", split_commas=False)
     extra = {}
     if args.regions == "sam":
         extra["source"] = clf.view(args.image, size=int(params.get("resolution") or 1024))
@@ -194,7 +195,7 @@ def cmd_regions(args) -> int:
 
     clf = _load_model(args)
     view = clf.view(args.image)
-    params = _key_values(args.param, "--param")
+    params = _key_values(args.param, "--param", split_commas=False)
     if args.method == "sam":
         params.setdefault("source", clf.view(args.image, size=int(params.get("resolution") or 1024)))
     labels = propose_regions(view, args.method, **params)

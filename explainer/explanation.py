@@ -220,11 +220,12 @@ class Explanation:
         pred = self.prediction_at(k)
         then = ("the model would then predict " + name if pred == self.target
                 else f"the model would still predict {self.class_names[pred]}")
-        noun = "region" if k == 1 else "regions"
-        share = f"{k} {noun} ({100 * self.area[k]:.0f} % of the image)"
+        one = k == 1
+        share = f"{k} {'region' if one else 'regions'} ({100 * self.area[k]:.0f} % of the image)"
         if best > full + self.tolerance:
-            return f"{share} raise p({name}) from {full:.2f} (full image) to {best:.2f}; {then}."
-        return f"{share} already give p({name}) = {best:.2f}, as much as the full image ({full:.2f}); {then}."
+            return f"{share} {'raises' if one else 'raise'} p({name}) from {full:.2f} (full image) to {best:.2f}; {then}."
+        return (f"{share} already {'gives' if one else 'give'} p({name}) = {best:.2f}, as much as the full image "
+                f"({full:.2f}); {then}.")
 
     @property
     def full_prediction(self) -> int:

@@ -60,8 +60,9 @@ def step_gif(exp: Explanation, hidden: str = "black", duration_ms: int = 350, sc
              max_frames: int = 120) -> bytes:
     """An animated GIF of the step-through, from the empty image to the full one."""
     n = exp.n_regions
-    steps = range(n + 1) if n + 1 <= max_frames else sorted(set(int(round(s)) for s in
-                                                                  [i * n / (max_frames - 1) for i in range(max_frames)]))
+    if max_frames < 2:
+        raise ValueError(f"a step-through needs at least 2 frames, got max_frames={max_frames}.")
+    steps = range(n + 1) if n + 1 <= max_frames else sorted({round(i * n / (max_frames - 1)) for i in range(max_frames)})
     frames = [figures.step_view(exp, k, hidden=hidden, scale=scale) for k in steps]
     return render.to_gif(frames, duration_ms, comment=json.dumps(provenance(exp), default=str))
 

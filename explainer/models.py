@@ -186,8 +186,10 @@ class Classifier:
         img = load_image(image)
         s, size = self.size, size or self.size
         w, h = img.size
-        scale = self.preprocess.resize / min(w, h)
-        new_w, new_h = max(s, round(w * scale)), max(s, round(h * scale))
+        r = self.preprocess.resize
+        # torchvision's Resize(r): the short side becomes r, the long side int(r * long / short).
+        new_w, new_h = (r, int(r * h / w)) if w <= h else (int(r * w / h), r)
+        new_w, new_h = max(s, new_w), max(s, new_h)
         left, top = int(round((new_w - s) / 2.0)), int(round((new_h - s) / 2.0))
         resample = _PIL_FILTERS[self.preprocess.interpolation]
         if size == s:

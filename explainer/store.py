@@ -23,6 +23,7 @@ from explainer.explanation import LOG_FIELDS, Explanation, SearchLog
 
 FORMAT = "lima-lens/explanation/1"
 ARRAYS = ("view", "labels", "order", "area", "insertion_probs", "deletion_probs")
+BACKUP = "explanation.npz.prev"      # the previous NPZ while an overwrite is in progress
 DEFAULT_RUNS_DIR = Path(os.environ.get("LIMA_RUNS_DIR", Path.home() / ".cache" / "lima-lens" / "runs"))
 
 
@@ -99,12 +100,30 @@ def to_npz_bytes(exp: Explanation) -> bytes:
 
 
 def save(exp: Explanation, folder: str | Path) -> Path:
-    """Save ``exp`` into ``folder`` (created if needed); returns the folder."""
+    """Save ``exp`` into ``folder`` (created if needed); returns the folder.
+
+    Each file is replaced atomically, the NPZ first and the JSON (which holds the NPZ's hash)
+    last. When an earlier result is overwritten, its NPZ is kept as ``explanation.npz.prev``
+    until the new JSON is in place, so a write interrupted between the two files still loads
+    the previous result (see :func:`load`).
+    """
     folder = Path(folder)
     npz = to_npz_bytes(exp)
-    write_atomic(folder / "explanation.npz", npz)
     doc = {**metadata(exp), "npz_sha256": hashlib.sha256(npz).hexdigest(), "summary": summary(exp)}
+    npz_path, backup = folder / "explanation.npz", folder / BACKUP
+    if npz_path.exists():
+        backup.unlink(missing_ok=True)
+        try:
+            os.link(npz_path, backup)
+        except OSError:
+            shutil.copy2(npz_path, backup)
+    try:
+        write_atomic(npz_path, npz)
+    except BaseException:
+        backup.unlink(missing_ok=True)                  # nothing changed: the old pair is intact
+        raise
     write_atomic(folder / "explanation.json", _json_bytes(doc))
+    backup.unlink(missing_ok=True)
     return folder
 
 
@@ -112,8 +131,9 @@ def load(folder: str | Path) -> Explanation:
     """Load an explanation saved by :func:`save`.
 
     Raises:
-        StoreError: missing files, a format from another program, or an NPZ that does not
-            match its JSON (an interrupted write or a corrupt file).
+        StoreError: missing files, a format from another program, an NPZ that matches neither
+            its JSON nor the kept previous NPZ (an interrupted write or a corrupt file), or a
+            JSON without the fields a result needs.
     """
     folder = Path(folder)
     try:
@@ -121,20 +141,34 @@ def load(folder: str | Path) -> Explanation:
         npz = (folder / "explanation.npz").read_bytes()
     except FileNotFoundError as exc:
         raise StoreError(f"No saved explanation in {folder} ({Path(exc.filename).name} is missing).") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{folder / 'explanation.json'} is not valid JSON: {exc}") from exc
-    if doc.get("format") != FORMAT:
-        raise StoreError(f"{folder} holds format {doc.get('format')!r}, expected {FORMAT!r}.")
+    except (ValueError, OSError) as exc:
+        raise StoreError(f"{folder / 'explanation.json'} is not readable JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise StoreError(f"{folder} holds format {found!r}, expected {FORMAT!r}.")
     if hashlib.sha256(npz).hexdigest() != doc.get("npz_sha256"):
-        raise StoreError(f"{folder / 'explanation.npz'} does not match its JSON (interrupted write?).")
-    with np.load(io.BytesIO(npz), allow_pickle=False) as z:
-        arrays = {name: z[name] for name in ARRAYS}
-        log = SearchLog(**{name: z[f"log_{name}"] for name in LOG_FIELDS})
-    return Explanation(**arrays, target=doc["target"], tracked=doc["tracked"],
-                       class_names=tuple(doc["class_names"]), log=log, config=doc["config"],
-                       regions=doc["regions"], model=doc["model"], source=doc["source"],
-                       forward_passes=doc["forward_passes"], wall_time_s=doc["wall_time_s"],
-                       device=doc["device"], created=doc["created"], versions=doc["versions"])
+        npz = _previous_npz(folder, doc)
+    try:
+        with np.load(io.BytesIO(npz), allow_pickle=False) as z:
+            arrays = {name: z[name] for name in ARRAYS}
+            log = SearchLog(**{name: z[f"log_{name}"] for name in LOG_FIELDS})
+        return Explanation(**arrays, target=doc["target"], tracked=doc["tracked"],
+                           class_names=tuple(doc["class_names"]), log=log, config=doc["config"],
+                           regions=doc["regions"], model=doc["model"], source=doc["source"],
+                           forward_passes=doc["forward_passes"], wall_time_s=doc["wall_time_s"],
+                           device=doc["device"], created=doc["created"], versions=doc["versions"])
+    except (KeyError, ValueError, TypeError, OSError) as exc:
+        raise StoreError(f"{folder} is incomplete or corrupt ({type(exc).__name__}: {exc}).") from exc
+
+
+def _previous_npz(folder: Path, doc: dict) -> bytes:
+    """The NPZ an interrupted overwrite left behind, if it matches the JSON still in place."""
+    backup = folder / BACKUP
+    if backup.is_file():
+        data = backup.read_bytes()
+        if hashlib.sha256(data).hexdigest() == doc.get("npz_sha256"):
+            return data
+    raise StoreError(f"{folder / 'explanation.npz'} does not match its JSON (interrupted write or corrupt file).")
 
 
 # -- run keys and the run store -----------------------------------------------------------------
@@ -154,7 +188,11 @@ def run_key(model: dict, view: np.ndarray, labels: np.ndarray, target: int, trac
         model: at least ``id`` and ``weights_hash`` (``Classifier.describe()``).
         config: search, pending, weights (by name), fill, tolerance.
     """
-    settings = {k: config.get(k) for k in ("search", "pending", "weights", "fill", "tolerance")}
+    from explainer.objective import normalise_weights
+
+    settings = {k: config.get(k) for k in ("search", "pending", "fill")}
+    settings["weights"] = normalise_weights(config.get("weights"))       # 20 == 20.0, defaults filled in
+    settings["tolerance"] = float(config.get("tolerance", 0.005))
     blob = json.dumps({"model": [model.get("id"), model.get("weights_hash")], "view": array_digest(view),
                        "labels": array_digest(np.asarray(labels, np.int32)), "target": int(target),
                        "tracked": tracked, "settings": settings}, sort_keys=True, default=_json_default)
@@ -200,7 +238,9 @@ class RunStore:
         for doc_path in self.root.glob("*/explanation.json"):
             try:
                 doc = json.loads(doc_path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+            except (OSError, ValueError):              # unreadable, not UTF-8, or not JSON
+                continue
+            if not isinstance(doc, dict):                 # some other program's JSON
                 continue
             s = doc.get("summary", {})
             rows.append({"key": doc_path.parent.name, "created": doc.get("created", ""),

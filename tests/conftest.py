@@ -17,7 +17,7 @@ os.environ.pop("LIMA_SAM_CHECKPOINT", None)
 
 import pytest  # noqa: E402
 
-from helpers import *  # noqa: E402,F401,F403 - older tests import these names from conftest
+from helpers import TINY_SOURCE, TinyCNN, grid_labels, make_classifier, tiny_view  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -34,17 +34,6 @@ def chelsea_view(lite0):
     import skimage.data
 
     return lite0.view(skimage.data.chelsea())
-
-
-# -- added for the store / export / scan tests -------------------------------------------------
-
-TINY_SOURCE = {"name": "tiny.png", "digest": "ab" * 32, "label": 1}
-
-
-def tiny_view(seed: int = 3) -> np.ndarray:
-    """A 16×16 random view without pure-black pixels (the reference evaluator's area test
-    ignores black pixels, so its AUC matches ours only on such views)."""
-    return np.maximum(random_view(16, seed), 1).astype(np.uint8)
 
 
 @pytest.fixture(scope="session")

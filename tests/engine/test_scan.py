@@ -1,0 +1,178 @@
+"""Scanning a labelled set: a grey-level classifier whose answers are known by hand."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import make_classifier
+from explainer.data import folder_set, label_list_set
+from explainer.scan import ScanCache, ScanResult, iter_scan, scan
+
+NAMES = [f"class {i}" for i in range(5)]
+
+
+class GreyModel(torch.nn.Module):
+    """5 classes; class c is the grey level c/4: logit_c = −50·(mean intensity − c/4)²."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("centres", torch.arange(5, dtype=torch.float32) / 4)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        m = x.mean((1, 2, 3))[:, None]
+        return -50.0 * (m - self.centres[None]) ** 2
+
+
+# (file, grey level in [0, 1], true label); the model predicts the nearest c/4.
+FILES = [
+    ("a.png", 0.00, 0),     # right
+    ("b.png", 0.25, 1),     # right
+    ("c.png", 0.50, 0),     # wrong: 2 for 0, confidently (at class 2's centre)
+    ("d.png", 0.30, 3),     # wrong: 1 for 3, unsure (between classes 1 and 2)
+    ("e.png", 0.75, 3),     # right
+    ("f.png", 1.00, 2),     # wrong: 4 for 2, most confidently (class 4 has one neighbour only)
+    ("h.png", 0.50, 0),     # wrong: 2 for 0, same image as c.png
+]
+
+
+def write_set(folder, files=FILES, garbage: bool = True):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, grey, label in files:
+        Image.fromarray(np.full((24, 20, 3), round(255 * grey), np.uint8)).save(folder / name)
+        lines.append(f"{name} {label}")
+    if garbage:
+        (folder / "g.png").write_bytes(b"\x89PNG this is not really a png" * 3)
+        lines.append("g.png 1")
+    (folder / "labels.txt").write_text("\n".join(lines) + "\n")
+    return folder / "labels.txt"
+
+
+@pytest.fixture
+def grey():
+    return make_classifier(GreyModel(), 5, batch_size=4)
+
+
+@pytest.fixture
+def image_set(tmp_path):
+    return label_list_set(write_set(tmp_path / "set"), NAMES)
+
+
+def test_scan_rows_accuracy_and_errors(grey, image_set):
+    result = scan(grey, image_set, batch_size=3)
+    assert [r.key for r in result.rows] == [name for name, _, _ in FILES] + ["g.png"]
+    rows = {r.key: r for r in result.rows}
+    assert {k: r.pred for k, r in rows.items() if r.error is None} == {
+        "a.png": 0, "b.png": 1, "c.png": 2, "d.png": 1, "e.png": 3, "f.png": 4, "h.png": 2}
+    bad = rows["g.png"]
+    assert bad.error and bad.pred == -1 and not bad.correct and bad.label == 1
+    assert len(result.readable) == 7
+    assert result.accuracy == pytest.approx(3 / 7)            # a, b, e right; the unreadable one not counted
+    assert result.model_id == grey.id and result.weights_hash == grey.weights_hash
+    assert result.set_fingerprint == image_set.fingerprint() and result.created
+
+
+def test_scan_probabilities_match_a_direct_prediction(grey, image_set):
+    result = scan(grey, image_set)
+    for row in result.readable:
+        item = next(i for i in image_set.items if i.key == row.key)
+        p = grey.predict(grey.view(item.load())[None])[0]
+        assert row.p_pred == pytest.approx(float(p.max()), abs=1e-6)
+        assert row.p_label == pytest.approx(float(p[row.label]), abs=1e-6)
+        assert [c for c, _ in row.top] == list(np.argsort(-p, kind="stable")[:5])
+        assert [v for _, v in row.top] == sorted((v for _, v in row.top), reverse=True)
+
+
+def test_mistakes_most_confident_first(grey, image_set):
+    result = scan(grey, image_set)
+    mistakes = result.mistakes()
+    # f: class 4 has one neighbour, so it is surer than c/h (two neighbours); d sits between classes.
+    # c and h are the same image: the tie goes by key.
+    assert [r.key for r in mistakes] == ["f.png", "c.png", "h.png", "d.png"]
+    assert all(a.p_pred >= b.p_pred for a, b in zip(mistakes, mistakes[1:]))
+    assert [r.key for r in result.mistakes(true=0)] == ["c.png", "h.png"]
+    assert [r.key for r in result.mistakes(pred=1)] == ["d.png"]
+    assert result.mistakes(true=0, pred=4) == []
+
+
+def test_confusions(grey, image_set):
+    assert scan(grey, image_set).confusions() == [(0, 2, 2), (2, 4, 1), (3, 1, 1)]
+
+
+def test_progress_per_batch(grey, image_set):
+    steps = list(iter_scan(grey, image_set, batch_size=3))
+    assert [p.done for p in steps] == [0, 3, 6, 8, 8]
+    assert all(p.total == 8 for p in steps)
+    assert all(p.result is None for p in steps[:-1]) and steps[-1].result is not None
+    assert steps[0].eta_s is None and steps[-1].eta_s == 0.0
+    assert steps[1].eta_s is not None and steps[1].eta_s >= 0
+
+
+def test_closing_the_scan_early_stops_it(grey, image_set):
+    module = grey.module
+    threads_before = threading.active_count()
+    calls_before = module.calls
+    gen = iter_scan(grey, image_set, batch_size=2)
+    assert next(gen).done == 0
+    assert next(gen).done == 2
+    calls_at_close = module.calls
+    gen.close()
+    assert calls_at_close - calls_before == 1                 # one batch of two scored, out of four
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert module.calls == calls_at_close
+    assert threading.active_count() <= threads_before         # the decoding threads are gone
+
+
+def test_scan_result_json_round_trip(grey, image_set):
+    result = scan(grey, image_set)
+    back = ScanResult.from_json(result.to_json())
+    assert back == result
+    assert back.rows[0].top == result.rows[0].top and isinstance(back.rows[0].top[0], tuple)
+    assert back.accuracy == result.accuracy and back.mistakes() == result.mistakes()
+
+
+def test_scan_cache(grey, tmp_path):
+    list_path = write_set(tmp_path / "set")
+    image_set = label_list_set(list_path, NAMES)
+    cache = ScanCache(tmp_path / "cache")
+    assert cache.get(grey, image_set) is None
+    result = scan(grey, image_set)
+    path = cache.put(grey, image_set, result)
+    assert path.parent == tmp_path / "cache" and path.suffix == ".json"
+    assert cache.get(grey, label_list_set(list_path, NAMES)) == result       # reopened: same fingerprint
+    # another model misses
+    other = make_classifier(GreyModel(), 5)
+    other.weights_hash = "f" * 64
+    assert cache.get(other, image_set) is None
+    # a damaged cache file is a miss, not an error
+    good = path.read_text()
+    path.write_text("{broken")
+    assert cache.get(grey, image_set) is None
+    path.write_text(good)
+    # a changed file changes the fingerprint (computed from the files each time): a miss
+    before = image_set.fingerprint()
+    Image.fromarray(np.full((30, 30, 3), 7, np.uint8)).save(tmp_path / "set" / "c.png")
+    changed = label_list_set(list_path, NAMES)
+    assert changed.fingerprint() != before and image_set.fingerprint() != before
+    assert cache.path(grey, changed) != path
+    assert cache.get(grey, changed) is None
+    assert path.is_file()                                    # the old entry stays, unused
+
+
+def test_scan_of_a_class_folder_set(grey, tmp_path):
+    root = tmp_path / "folders"
+    for name, g, label in FILES[:4]:
+        (root / NAMES[label]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((20, 20, 3), round(255 * g), np.uint8)).save(root / NAMES[label] / name)
+    result = scan(grey, folder_set(root, NAMES))
+    assert len(result.rows) == 4 and result.accuracy == pytest.approx(2 / 4)   # a and b right
+    assert {r.key: r.label for r in result.rows} == {"class 0/a.png": 0, "class 1/b.png": 1,
+                                                     "class 0/c.png": 0, "class 3/d.png": 3}
