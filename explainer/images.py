@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -151,22 +150,22 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES_DEFAULT) -> bytes
 
 def _open_and_decode(fp: Path | io.BytesIO, label: str, max_pixels: int) -> Image.Image:
     """Open lazily, check the header size, then decode and convert; always closes the file."""
-    with warnings.catch_warnings():
-        # Pillow only warns between its two bomb limits; within this call that is an error.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            opened = Image.open(fp)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise _bomb_error(exc, label, max_pixels) from exc
-        except Image.UnidentifiedImageError as exc:
-            raise ImageError(
-                f"{label} is not an image Pillow can read (JPEG, PNG, WebP, BMP, TIFF, GIF...)."
-            ) from exc
-        except OSError as exc:
-            raise ImageError(f"{label}: cannot open the file ({exc.strerror or exc}).") from exc
-        with opened:
-            _check_size(opened.size, label, max_pixels)
-            return _decode(opened, label)
+    # No warnings.catch_warnings() here: it changes process-wide state and is not thread-safe
+    # (scans decode on worker threads). Pillow only *warns* between its two bomb limits, so the
+    # header check below applies the stricter of ``max_pixels`` and Pillow's own limit.
+    try:
+        opened = Image.open(fp)
+    except Image.DecompressionBombError as exc:
+        raise _bomb_error(exc, label, max_pixels) from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageError(
+            f"{label} is not an image Pillow can read (JPEG, PNG, WebP, BMP, TIFF, GIF...)."
+        ) from exc
+    except OSError as exc:
+        raise ImageError(f"{label}: cannot open the file ({exc.strerror or exc}).") from exc
+    with opened:
+        _check_size(opened.size, label, min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels))
+        return _decode(opened, label)
 
 
 def _decode(image: Image.Image, label: str) -> Image.Image:
@@ -174,6 +173,8 @@ def _decode(image: Image.Image, label: str) -> Image.Image:
     try:
         image.load()
         upright = _exif_upright(image)
+        if upright is not image and upright.mode == "RGB":
+            return upright                       # already a detached RGB copy: skip one more copy
         return _to_rgb(upright, label)
     except (ImageError, MemoryError):
         raise
