@@ -29,7 +29,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-STEP_IMAGE = "[data-testid='stImage'] img"
+STEP_IMAGE = ".st-key-step_image [data-testid='stImage'] img"
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
