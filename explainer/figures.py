@@ -71,15 +71,19 @@ def curve_base(exp: Explanation, path: str = "insertion", height: int = 340, sho
     fig.add_trace(_curve_trace(exp, exp.curve(exp.target, path), exp.class_name(exp.target), TARGET_HEX, path))
     if exp.tracked is not None:
         fig.add_trace(_curve_trace(exp, exp.curve(exp.tracked, path), exp.class_name(exp.tracked), OTHER_HEX, path))
+    title = "Insertion" if path == "insertion" else "Deletion"
     if show_subset and path == "insertion":
         k = exp.minimal_subset_size
-        fig.add_vrect(x0=0, x1=100 * exp.area[k], fillcolor=SUBSET_HEX, opacity=0.08, line_width=0)
-        fig.add_annotation(x=100 * exp.area[k], y=1.0, yref="paper", text=f"minimal subset: {k}",
-                           showarrow=False, xanchor="right", yanchor="top", font={"color": SUBSET_HEX, "size": 11})
+        fig.add_vrect(x0=0, x1=100 * exp.area[k], fillcolor=SUBSET_HEX, opacity=0.10, line_width=0)
+        title += f" <span style='color:{SUBSET_HEX};font-size:12px'>· minimal subset: {k} regions (shaded)</span>"
+    # The legend lives in the title: a plotly legend is a large part of each redraw when stepping.
+    names = [(exp.class_name(exp.target), TARGET_HEX)] + ([(exp.class_name(exp.tracked), OTHER_HEX)]
+                                                          if exp.tracked is not None else [])
+    title += "<br><span style='font-size:12px'>" + "  ".join(
+        f"<span style='color:{c}'>●</span> {n}" for n, c in names) + "</span>"
     x_title = "image revealed (%)" if path == "insertion" else "image removed (%)"
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="closest",
-                      title={"text": "Insertion" if path == "insertion" else "Deletion", "font": {"size": 14}},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 48, "b": 10}, hovermode="closest",
+                      title={"text": title, "font": {"size": 14}}, showlegend=False,
                       xaxis={"title": x_title, "range": [-2, 102]},
                       yaxis={"title": "probability", "range": [-0.03, 1.03]}, clickmode="event+select",
                       dragmode=False)

@@ -32,12 +32,12 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 STEP_IMAGE = ".st-key-step_image [data-testid='stImage'] img"
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def start_server(runs_dir: str | None = None) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cache = tempfile.mkdtemp(prefix="lima-uibench-")
-    env = dict(os.environ, LIMA_RUNS_DIR=f"{cache}/runs", LIMA_SCANS_DIR=f"{cache}/scans")
+    env = dict(os.environ, LIMA_RUNS_DIR=runs_dir or f"{cache}/runs", LIMA_SCANS_DIR=f"{cache}/scans")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -54,6 +54,23 @@ def start_server() -> tuple[subprocess.Popen, str]:
 
 def idle(page) -> None:
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached", timeout=120_000)
+
+
+def measure(page, act, count: int) -> dict:
+    """Milliseconds from an input to the new step image in the page, over ``count`` inputs."""
+    latencies = []
+    for i in range(count):
+        before = page.locator(STEP_IMAGE).first.get_attribute("src")
+        t0 = time.perf_counter()
+        act(i)
+        page.wait_for_function(f"(b) => document.querySelector(\"{STEP_IMAGE}\").src !== b", arg=before,
+                               timeout=10_000, polling="raf")
+        latencies.append(1000 * (time.perf_counter() - t0))
+        idle(page)
+        page.wait_for_timeout(150)
+    latencies.sort()
+    return {"n": len(latencies), "median": round(statistics.median(latencies), 1),
+            "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1), "max": round(latencies[-1], 1)}
 
 
 def main() -> None:
@@ -86,23 +103,16 @@ def main() -> None:
             engine_time = page.locator("[data-testid='stMetric']").filter(has_text="Time").first.inner_text()
             out["engine_time"] = engine_time.replace("\n", " ")
             slider = page.locator(".st-key-step input[type='range']")
+            n = int(slider.get_attribute("max"))
             slider.focus()
             slider.press("Home")
             idle(page)
             page.wait_for_timeout(800)
-            latencies = []
-            for _ in range(min(args.steps, int(slider.get_attribute("max")))):
-                before = page.locator(STEP_IMAGE).first.get_attribute("src")
-                t0 = time.perf_counter()
-                slider.press("ArrowRight")
-                page.wait_for_function(f"(b) => document.querySelector(\"{STEP_IMAGE}\").src !== b", arg=before,
-                                       timeout=10_000, polling="raf")
-                latencies.append(1000 * (time.perf_counter() - t0))
-                idle(page)
-                page.wait_for_timeout(150)
-            latencies.sort()
-            out["step_latency_ms"] = {"n": len(latencies), "median": statistics.median(latencies),
-                                      "p95": latencies[int(0.95 * (len(latencies) - 1))], "max": latencies[-1]}
+            out["step_latency_ms"] = {
+                "slider_key": measure(page, lambda i: slider.press("ArrowRight"), min(args.steps, n)),
+                "next_prev_buttons": measure(page, lambda i: page.locator(
+                    ".st-key-step_next button" if i % 2 else ".st-key-step_prev button").first.click(), args.steps),
+            }
             browser.close()
     finally:
         proc.terminate()

@@ -72,6 +72,13 @@ def _on_curve_click(chart_key: str, n: int) -> None:
 # -- the fragment ------------------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=32, show_spinner=False)
+def _deletion_figure(key: str, _exp: Explanation):
+    import plotly.graph_objects as go
+
+    return go.Figure(figures.curve_base(_exp, "deletion", height=240, show_subset=False), _validate=False)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _curve_base(key: str, path: str, _exp: Explanation) -> dict:
     """The curve figure of a run without the step marker (built once; stepping only adds it)."""
     if path == "insertion":
@@ -121,8 +128,8 @@ def _step_body(exp: Explanation, key: str) -> None:
                        on_click=_toggle_play, args=(n,), key="step_play")
     hidden = controls[4].segmented_control("Hidden regions", ["black", "dim"], key="hidden", default="black",
                                            required=True, format_func={"black": "Black", "dim": "Dimmed"}.get)
-    st.query_params["run"] = key
-    st.query_params["step"] = str(step)
+    if st.query_params.get("run") != key or st.query_params.get("step") != str(step):
+        st.query_params.from_dict({"run": key, "step": str(step)})        # one URL update, not two
 
     left, mid, right = st.columns([1.15, 1.6, 0.9], gap="medium")
     with left.container(key="step_image"):
@@ -134,7 +141,9 @@ def _step_body(exp: Explanation, key: str) -> None:
         st.plotly_chart(figures.with_step(_curve_base(key, "insertion", exp), exp, step, "insertion"), key="curve_ins",
                         on_select=lambda: _on_curve_click("curve_ins", n), selection_mode="points",
                         config=CHART_CONFIG, width="stretch")
-        st.plotly_chart(figures.with_step(_curve_base(key, "deletion", exp), exp, step, "deletion"), key="curve_del",
+        # The deletion chart has no step marker: its spec stays the same from step to step, so
+        # the browser does not redraw it (plotly redraws cost most of a step's latency).
+        st.plotly_chart(_deletion_figure(key, exp), key="curve_del",
                         on_select=lambda: _on_curve_click("curve_del", n), selection_mode="points",
                         config=CHART_CONFIG, width="stretch")
     with right:
