@@ -132,8 +132,10 @@ def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
     k = exp.minimal_subset_size if step is None else step
     fig = plt.figure(figsize=(12, 3.4), dpi=dpi, layout="constrained")
     axes = fig.subplots(1, 4, width_ratios=[1, 1, 1, 1.5])
-    panels = [(render.draw_boundaries(exp.view, exp.labels), f"{exp.n_regions} regions ({exp.regions.get('method', '?')})"),
-              (step_view(exp, k, hidden="dim", subset=False), f"first {k} regions ({100 * exp.area[k]:.0f} % of the image)"),
+    method = exp.regions.get("method")
+    subset = render.step_image(exp.view, exp.labels, exp.order, k, hidden="dim", highlight=False, subset_size=k)
+    panels = [(render.draw_boundaries(exp.view, exp.labels), f"{exp.n_regions} regions" + (f" ({method})" if method else "")),
+              (subset, f"first {k} regions ({100 * exp.area[k]:.0f} % of the image)"),
               (contrast_heatmap(exp), "supports target (blue) vs other class" if exp.tracked is not None else "marginal gain")]
     for ax, (img, title) in zip(axes[:3], panels):
         ax.imshow(img)
@@ -153,6 +155,12 @@ def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
     ax.tick_params(labelsize=8)
     ax.legend(fontsize=7, loc="upper right", frameon=False)
     ax.set_title(f"insertion AUC {exp.insertion_auc:.3f} · deletion AUC {exp.deletion_auc:.3f}", fontsize=9)
+    label = exp.source.get("label")
+    head = [exp.source.get("name") or ""]
+    if label is not None:
+        head.append(f"true: {exp.class_name(int(label))}")
+    head += [f"predicted: {exp.class_name(exp.full_prediction)}", f"explaining: {exp.class_name(exp.target)}"]
+    fig.suptitle("  ·  ".join(h for h in head if h), fontsize=10)
     return fig
 
 
