@@ -117,10 +117,6 @@ def curve_figure(exp: Explanation, step: int | None = None, path: str = "inserti
     return go.Figure(base) if step is None else with_step(base, exp, step, path)
 
 
-def cost_of(exp: Explanation) -> str:
-    return f"{exp.forward_passes} forward passes, {exp.wall_time_s:.1f} s on {exp.device}"
-
-
 def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
     """A paper-ready composite: regions, the minimal subset (or step), the true-vs-wrong map,
     and the insertion/deletion curves. Returns a matplotlib Figure."""

@@ -49,6 +49,8 @@ def _pick_item(ctx: Context, scan) -> ImageItem:
 
     def changed() -> None:
         state.put("item_key", st.session_state["_item"])
+        if "image" in st.query_params:                    # keep a deep link in step with the choice
+            st.query_params["image"] = st.session_state["_item"]
 
     st.selectbox("Image", list(by_key), key="_item", on_change=changed, index=None,
                  format_func=lambda k: f"{by_key[k].name}  ·  {ctx.clf.class_names[by_key[k].label]}"

@@ -12,6 +12,7 @@ No Streamlit call happens in a worker thread (they have no script-run context).
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import traceback
@@ -79,7 +80,20 @@ class JobManager:
         self._lock = threading.Lock()
         self._compute = threading.Lock()        # held while a job computes
         self._jobs: dict[str, Job] = {}
+        self._threads: list[threading.Thread] = []
         self._keep = keep_finished
+        # Workers are daemon threads (a long search must not keep the server from quitting), but
+        # a thread killed inside torch at interpreter exit aborts the process: stop them first.
+        atexit.register(self.shutdown)
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Cancel every active job and wait for the workers to stop (they check between batches)."""
+        for job in list(self._jobs.values()):
+            if job.active:
+                job.cancel()
+        deadline = time.time() + timeout_s
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.time()))
 
     def submit(self, key: str, kind: str, label: str, make_iter: Callable[[], Iterator],
                on_done: Callable[[Any], None] | None = None) -> Job:
@@ -92,6 +106,8 @@ class JobManager:
             self._jobs[key] = job
             self._prune()
         thread = threading.Thread(target=self._work, args=(job, make_iter, on_done), name=f"lima-{kind}", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return job
 

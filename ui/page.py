@@ -22,8 +22,7 @@ div[data-testid="stCaptionContainer"] p {margin-bottom: 0.1rem;}
 
 
 def setup(title: str, icon: str = ":material/frame_inspect:") -> None:
-    """set_page_config (first Streamlit call of every page), state, one-shot messages."""
+    """set_page_config (first Streamlit call of every page), styles, session state."""
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
     st.markdown(_CSS, unsafe_allow_html=True)
     state.init_state()
-    state.show_flash()

@@ -1,9 +1,8 @@
-"""Session state: the user's choices, kept across pages.
+"""Session state: the user's choices and this session's jobs, kept across pages.
 
 The app uses Streamlit's directory-based multipage mode (``pages/``), where a widget's value is
-dropped when a page that does not draw it runs. Choices therefore live under plain data keys
-("shadow keys"); widgets use ``_``-prefixed keys, start from the data key, and copy their value
-back in ``on_change``.
+dropped when a page that does not draw it runs. Choices that every page needs therefore live
+under plain data keys; the sidebar's widgets are re-seeded from them (see ``ui.sidebar``).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ DEFAULTS: dict[str, Any] = {
 def init_state() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
-    apply_pending_widgets()
 
 
 def get(key: str) -> Any:
@@ -41,37 +39,3 @@ def get(key: str) -> Any:
 
 def put(key: str, value: Any) -> None:
     st.session_state[key] = value
-
-
-def shadow(widget_key: str, data_key: str):
-    """An on_change callback copying a widget's value into its data key."""
-    def copy() -> None:
-        st.session_state[data_key] = st.session_state[widget_key]
-    return copy
-
-
-def seed_widget(widget_key: str, value: Any) -> None:
-    """Give a widget its value from the data key before it is drawn (once per page visit)."""
-    if widget_key not in st.session_state:
-        st.session_state[widget_key] = value
-
-
-def set_widget_later(widget_key: str, value: Any) -> None:
-    """Set a widget's value on the next run (a drawn widget's state cannot change in this run)."""
-    st.session_state.setdefault("_pending_widgets", {})[widget_key] = value
-
-
-def apply_pending_widgets() -> None:
-    """Apply values from :func:`set_widget_later`; call before any widget is drawn."""
-    for key, value in st.session_state.pop("_pending_widgets", {}).items():
-        st.session_state[key] = value
-
-
-def flash(kind: str, message: str) -> None:
-    """A message shown once on the next full run (e.g. from a poller that triggers st.rerun)."""
-    st.session_state.setdefault("_flash", []).append((kind, message))
-
-
-def show_flash() -> None:
-    for kind, message in st.session_state.pop("_flash", []):
-        getattr(st, kind)(message)
