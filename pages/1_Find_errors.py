@@ -116,10 +116,13 @@ with right:
     f1, f2 = st.columns(2)
     true_options = sorted({r.label for r in mistakes}, key=lambda i: names[i])
     pred_options = sorted({r.pred for r in mistakes}, key=lambda i: names[i])
-    true_filter = f1.selectbox("True class", [None] + true_options, key="filter_true",
-                               format_func=lambda i: "any" if i is None else names[i])
-    pred_filter = f2.selectbox("Predicted class", [None] + pred_options, key="filter_pred",
-                               format_func=lambda i: "any" if i is None else names[i])
+    ANY = -1                                   # not None: a None option shows as an empty selectbox
+    true_filter = f1.selectbox("True class", [ANY] + true_options, key="filter_true",
+                               format_func=lambda i: "any" if i == ANY else names[i])
+    pred_filter = f2.selectbox("Predicted class", [ANY] + pred_options, key="filter_pred",
+                               format_func=lambda i: "any" if i == ANY else names[i])
+    true_filter = None if true_filter == ANY else true_filter
+    pred_filter = None if pred_filter == ANY else pred_filter
     query = st.text_input("Search class names", key="filter_query", placeholder="e.g. cat").strip().lower()
 
 if chosen:
