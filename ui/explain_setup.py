@@ -14,7 +14,7 @@ from explainer.errors import LimaError
 from explainer.objective import DEFAULT_WEIGHTS, TERMS
 from explainer.regions import REGION_METHODS, Param, region_stats
 from explainer.sam import sam_status
-from explainer.search import forward_pass_count, iter_search
+from explainer.search import default_tracked, forward_pass_count, iter_search
 from ui import components, resources, state
 from ui.sidebar import Context
 
@@ -194,8 +194,9 @@ def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int
         target = pred
     else:
         target = components.class_picker("Class to explain", names, persist_state="session", key="target_other", index=item.label)
-    runner_up = int(np.argsort(-probs)[1]) if int(np.argsort(-probs)[0]) == target else int(np.argsort(-probs)[0])
-    tracked = pred if target != pred else (item.label if item.label != target else runner_up)
+    # Follow the prediction (or, when explaining the prediction of a mistake, the true class);
+    # for a correct image the engine's default, the runner-up.
+    tracked = item.label if target == pred != item.label else default_tracked(probs, target)
     st.caption(f"Following **{names[tracked]}** on the same path.")
     return int(target), int(tracked)
 
