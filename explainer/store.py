@@ -12,9 +12,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -24,7 +27,16 @@ from explainer.explanation import LOG_FIELDS, Explanation, SearchLog
 FORMAT = "lima-lens/explanation/1"
 ARRAYS = ("view", "labels", "order", "area", "insertion_probs", "deletion_probs")
 BACKUP = "explanation.npz.prev"      # the previous NPZ while an overwrite is in progress
+TEMP_PREFIX = ".lima-tmp."           # temporary files of write_atomic (never listed or loaded)
 DEFAULT_RUNS_DIR = Path(os.environ.get("LIMA_RUNS_DIR", Path.home() / ".cache" / "lima-lens" / "runs"))
+# A run key names a folder: letters, digits, '-' and '_' only, at most 64 characters (run_key()
+# makes 20 hex digits). Anything else (paths, dots, markup, NUL, very long names) is not a key.
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_run_key(key: object) -> bool:
+    """Whether ``key`` is a well-formed run key (it may still name no saved run)."""
+    return isinstance(key, str) and KEY_PATTERN.fullmatch(key) is not None
 
 
 class StoreError(LimaError, OSError):
@@ -34,18 +46,61 @@ class StoreError(LimaError, OSError):
 # -- atomic files -------------------------------------------------------------------------------
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    The temporary file (``.<name>.<random>``) is locked while it is written, so
+    :func:`remove_stale_temporaries` can tell the leftovers of a killed writer (unlocked) from a
+    write in progress in another process (locked).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            _lock(f.fileno(), blocking=True)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)          # before the lock is released by closing the file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _lock(fd: int, blocking: bool) -> bool:
+    """An exclusive advisory lock on ``fd`` (released when the process ends); False if taken."""
+    try:
+        import fcntl
+    except ImportError:                      # not POSIX: no locks, stale files go by age only
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        return True
+    except OSError:
+        return False
+
+
+def remove_stale_temporaries(folder: Path, min_age_s: float = 0.0, keep: tuple[str, ...] = ()) -> int:
+    """Delete the temporary files that writers killed in the middle of :func:`write_atomic`
+    left in ``folder``; returns how many. A file another live process is still writing is locked
+    and kept; files younger than ``min_age_s`` are kept too (for systems without locks), and so
+    are the names in ``keep``."""
+    import time
+
+    removed = 0
+    for tmp in folder.glob(f"{TEMP_PREFIX}*"):
+        if tmp.name in keep:
+            continue
+        try:
+            if time.time() - tmp.stat().st_mtime < min_age_s or not tmp.is_file():
+                continue
+            with open(tmp, "rb") as f:
+                if not _lock(f.fileno(), blocking=False):
+                    continue                     # a live writer holds it
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def _json_bytes(obj) -> bytes:
@@ -108,11 +163,20 @@ def save(exp: Explanation, folder: str | Path) -> Path:
     the previous result (see :func:`load`).
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"Cannot save into {folder}: it is a file, not a folder.")
     npz = to_npz_bytes(exp)
     doc = {**metadata(exp), "npz_sha256": hashlib.sha256(npz).hexdigest(), "summary": summary(exp)}
+    folder.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(folder, blocking=True):
+        _save_locked(folder, npz, doc)
+    return folder
+
+
+def _save_locked(folder: Path, npz: bytes, doc: dict) -> None:
     npz_path, backup = folder / "explanation.npz", folder / BACKUP
     if npz_path.exists():
-        backup.unlink(missing_ok=True)
+        _quietly(backup.unlink, missing_ok=True)
         try:
             os.link(npz_path, backup)
         except OSError:
@@ -120,11 +184,42 @@ def save(exp: Explanation, folder: str | Path) -> Path:
     try:
         write_atomic(npz_path, npz)
     except BaseException:
-        backup.unlink(missing_ok=True)                  # nothing changed: the old pair is intact
+        # Nothing changed: the old pair is intact. The cleanup must not replace the real error
+        # (e.g. "Not a directory" when ``folder`` is a file).
+        _quietly(backup.unlink, missing_ok=True)
         raise
     write_atomic(folder / "explanation.json", _json_bytes(doc))
-    backup.unlink(missing_ok=True)
-    return folder
+    _quietly(backup.unlink, missing_ok=True)
+
+
+@contextmanager
+def _folder_lock(folder: Path, blocking: bool) -> Iterator[bool]:
+    """Hold ``folder``'s save lock (a locked ``.lima-tmp.lock`` file) for a whole save, so a
+    clean-up in another process never mistakes a live overwrite for a killed one. Yields whether
+    the lock was taken (always, when ``blocking``). The file is removed when released."""
+    path = folder / f"{TEMP_PREFIX}lock"
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        yield blocking                                      # a read-only folder: nothing to guard
+        return
+    try:
+        taken = _lock(fd, blocking)
+        try:
+            yield taken
+        finally:
+            if taken:
+                _quietly(path.unlink, missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def _quietly(action, *args, **kwargs) -> None:
+    """Run a best-effort cleanup step; an OSError there is not the error worth reporting."""
+    try:
+        action(*args, **kwargs)
+    except OSError:
+        pass
 
 
 def load(folder: str | Path) -> Explanation:
@@ -216,12 +311,20 @@ class RunStore:
         self.root = Path(root) if root else DEFAULT_RUNS_DIR
 
     def path(self, key: str) -> Path:
-        if not key or not all(c.isalnum() or c in "-_" for c in key):
-            raise StoreError(f"Not a valid run key: {key!r}")
+        if not is_run_key(key):
+            shown = repr(key) if len(str(key)) <= 80 else repr(str(key)[:77]) + "..."
+            raise StoreError(f"Not a valid run key: {shown}")
         return self.root / key
 
     def has(self, key: str) -> bool:
-        return (self.path(key) / "explanation.json").is_file()
+        """True when a finished run is saved under ``key``; False for anything that is not a
+        well-formed key (a link may carry any text) and for unreadable folders."""
+        if not is_run_key(key):
+            return False
+        try:
+            return (self.root / key / "explanation.json").is_file()
+        except OSError:
+            return False
 
     def save(self, exp: Explanation, key: str) -> Path:
         return save(exp, self.path(key))
@@ -229,28 +332,132 @@ class RunStore:
     def load(self, key: str) -> Explanation:
         return load(self.path(key))
 
+    def view(self, key: str) -> np.ndarray:
+        """Only the view (S×S×3 uint8) of a saved run, for thumbnails: one array read from the
+        NPZ, not the whole result.
+
+        Raises:
+            StoreError: no such run, or its NPZ is unreadable.
+        """
+        try:
+            with np.load(self.path(key) / "explanation.npz", allow_pickle=False) as z:
+                return z["view"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise StoreError(f"run {key}: the view cannot be read ({type(exc).__name__}).") from exc
+
     def delete(self, key: str) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)
 
     def list(self) -> list[dict]:
-        """Saved runs, newest first: key, created, image, target, model, regions, AUCs."""
-        rows = []
-        for doc_path in self.root.glob("*/explanation.json"):
+        """Saved runs, newest first: key, created, image, target, model, regions, AUCs (runs
+        whose JSON cannot be read are left out; :meth:`catalogue` says why)."""
+        return self.catalogue()[0]
+
+    def catalogue(self) -> tuple[list[dict], list[tuple[str, str]]]:
+        """Every run folder: the readable runs as rows (see :meth:`list`), newest first, and
+        ``(key, reason)`` for each folder whose ``explanation.json`` is unreadable, malformed or
+        another program's file. One bad folder never hides the good ones."""
+        rows, problems = [], []
+        for doc_path in sorted(self.root.glob("*/explanation.json")):
+            key = doc_path.parent.name
             try:
-                doc = json.loads(doc_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):              # unreadable, not UTF-8, or not JSON
+                rows.append(_list_row(key, doc_path))
+            except StoreError as exc:
+                problems.append((key, str(exc)))
+        rows.sort(key=lambda r: r["created"], reverse=True)
+        return rows, problems
+
+    def clean_interrupted_writes(self) -> int:
+        """Remove what writers killed in the middle of a save left behind: temporary files
+        (unless a live process is writing them) and backups of an overwrite that finished or
+        never started. Returns how many files went. Run at start-up; never touches a good run."""
+        if not self.root.is_dir():
+            return 0
+        removed = 0
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or not is_run_key(folder.name):
                 continue
-            if not isinstance(doc, dict):                 # some other program's JSON
-                continue
-            s = doc.get("summary", {})
-            rows.append({"key": doc_path.parent.name, "created": doc.get("created", ""),
-                         "image": doc.get("source", {}).get("name", ""), "target": s.get("target_name", ""),
-                         "tracked": s.get("tracked_name", ""), "model": doc.get("model", {}).get("id", ""),
-                         "regions": doc.get("regions", {}).get("method", ""), "n_regions": s.get("n_regions"),
-                         "search": doc.get("config", {}).get("search", ""),
-                         "insertion_auc": s.get("insertion_auc"), "deletion_auc": s.get("deletion_auc"),
-                         "wall_time_s": doc.get("wall_time_s")})
-        return sorted(rows, key=lambda r: r["created"], reverse=True)
+            with _folder_lock(folder, blocking=False) as quiet:
+                if not quiet:
+                    continue                                   # a live save: leave it alone
+                removed += remove_stale_temporaries(folder, keep=(f"{TEMP_PREFIX}lock",))
+                removed += _legacy_temporaries(folder)
+                removed += _settle_backup(folder)
+        return removed
+
+
+def _legacy_temporaries(folder: Path) -> int:
+    """Temporary files of version 0.1 (``.explanation.json.XXXX``), which took no lock: removed
+    once they are a minute old (no save takes that long)."""
+    import time
+
+    removed = 0
+    for tmp in list(folder.glob(".explanation.json.*")) + list(folder.glob(".explanation.npz.*")):
+        try:
+            if tmp.is_file() and time.time() - tmp.stat().st_mtime > 60:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _settle_backup(folder: Path) -> int:
+    """Finish what an overwrite killed between its two files left: if the JSON in place still
+    describes the backed-up NPZ, the backup goes back in place; if it describes the current NPZ
+    (the overwrite finished), the backup is dropped. Returns 1 when a file was removed or moved."""
+    backup = folder / BACKUP
+    if not backup.is_file():
+        return 0
+    try:
+        wanted = json.loads((folder / "explanation.json").read_text(encoding="utf-8")).get("npz_sha256")
+    except (OSError, ValueError, AttributeError):
+        return 0                       # no usable JSON: the backup is all that is left; keep it
+    try:
+        current = folder / "explanation.npz"
+        # Check the current NPZ first: the backup is often a hard link to it, and renaming a
+        # link onto its twin does nothing (POSIX rename).
+        if current.is_file() and hashlib.sha256(current.read_bytes()).hexdigest() == wanted:
+            backup.unlink()
+            return 1
+        if hashlib.sha256(backup.read_bytes()).hexdigest() == wanted:
+            os.replace(backup, current)
+            return 1
+    except OSError:
+        pass
+    return 0
+
+
+def _list_row(key: str, doc_path: Path) -> dict:
+    """One row of :meth:`RunStore.list`; StoreError with the reason when the JSON is not a run."""
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:                     # unreadable, not UTF-8, or not JSON
+        raise StoreError(f"explanation.json cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(doc, dict):
+        raise StoreError(f"explanation.json holds a {type(doc).__name__}, not a LiMA Lens run")
+    if doc.get("format") != FORMAT:
+        raise StoreError(f"explanation.json has format {doc.get('format')!r}, not {FORMAT!r}")
+    parts = {}
+    for name in ("summary", "source", "model", "regions", "config"):
+        value = doc.get(name, {})
+        if not isinstance(value, dict):
+            raise StoreError(f"explanation.json: '{name}' is {type(value).__name__}, not an object")
+        parts[name] = value
+    s = parts["summary"]
+
+    def number(value):
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def text(value):
+        return value if isinstance(value, str) else ""
+
+    return {"key": key, "created": text(doc.get("created")), "image": text(parts["source"].get("name")),
+            "target": text(s.get("target_name")), "tracked": text(s.get("tracked_name")),
+            "model": text(parts["model"].get("id")), "regions": text(parts["regions"].get("method")),
+            "n_regions": number(s.get("n_regions")), "search": text(parts["config"].get("search")),
+            "insertion_auc": number(s.get("insertion_auc")), "deletion_auc": number(s.get("deletion_auc")),
+            "wall_time_s": number(doc.get("wall_time_s"))}
 
 
 # -- the reference code's layout ------------------------------------------------------------------

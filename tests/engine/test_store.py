@@ -277,14 +277,24 @@ def test_run_store_lists_newest_first_and_skips_broken_runs(tiny_exp, tmp_path):
     assert [r["key"] for r in runs.list()] == ["newer", "older"]
 
 
-@pytest.mark.parametrize("key", ["../x", "", "a/b", "a.b", "..", "/etc", "x y"])
+BAD_KEYS = ["../x", "", "a/b", "a.b", "..", "/etc", "x y", "../../etc/passwd", "<script>alert(1)</script>",
+            "." * 3000, "abc\x00def", "a" * 5000, "é", None, 12]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=lambda k: repr(k)[:20])
 def test_run_store_refuses_invalid_keys(tiny_exp, tmp_path, key):
     runs = RunStore(tmp_path / "runs")
-    for call in (lambda: runs.has(key), lambda: runs.load(key), lambda: runs.delete(key),
-                 lambda: runs.save(tiny_exp, key)):
+    for call in (lambda: runs.load(key), lambda: runs.delete(key), lambda: runs.save(tiny_exp, key)):
         with pytest.raises(StoreError):
             call()
     assert not (tmp_path / "x").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=lambda k: repr(k)[:20])
+def test_has_answers_false_for_anything_that_is_not_a_key(tmp_path, key):
+    """A link may carry any text: has() never raises (it used to raise StoreError, or OSError
+    'File name too long' from the file system)."""
+    assert RunStore(tmp_path).has(key) is False
 
 
 # -- the reference layout (lima-spec §4.4) -------------------------------------------------------------
