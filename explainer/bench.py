@@ -21,11 +21,8 @@ import numpy as np
 import torch
 
 from explainer.models import Classifier, device_label, measure_throughput
-from explainer.regions import propose_regions
+from explainer.regions import slico_for_count
 from explainer.search import explain
-
-# SLICO region sizes that give 25, 36, 49 and 100 regions on a 224×224 view (measured).
-SLICO_SIZES = {25: 42, 36: 36, 49: 30, 100: 22}
 
 
 def _rss_bytes() -> int:
@@ -80,7 +77,8 @@ class PeakMemory:
 
 @dataclass
 class BenchRow:
-    regions: int
+    requested: int              # the region count asked for
+    regions: int                # the count SLICO actually gave (as close as it gets)
     search: str
     pending: int
     batch_size: int
@@ -119,37 +117,40 @@ def reference_pipeline_rate(clf: Classifier, view: np.ndarray, labels: np.ndarra
 
 def bench_one(clf: Classifier, view: np.ndarray, n_regions: int, search: str = "bidirectional",
               pending: int = 8, target: int = 281, plain_seconds: float = 3.0) -> BenchRow:
-    """One explanation with about ``n_regions`` SLICO regions, bracketed by two throughput runs."""
-    labels = propose_regions(view, "slico", region_size=SLICO_SIZES.get(n_regions, 30))
+    """One explanation with about ``n_regions`` SLICO regions (the nearest count SLICO gives on
+    this view), bracketed by two throughput runs."""
+    labels, _ = slico_for_count(view, n_regions)
     before = measure_throughput(clf, seconds=plain_seconds)
     with PeakMemory(clf.device) as mem:
         exp = explain(clf, view, labels, target, search=search, pending=pending)
     after = measure_throughput(clf, seconds=plain_seconds)
     plain = (before + after) / 2
     rate = exp.forward_passes / exp.wall_time_s
-    return BenchRow(exp.n_regions, search, pending, clf.batch_size, exp.forward_passes, exp.wall_time_s, rate, plain,
+    return BenchRow(n_regions, exp.n_regions, search, pending, clf.batch_size, exp.forward_passes, exp.wall_time_s, rate, plain,
                     rate / plain, mem.peak_mib, mem.added_mib, exp.insertion_auc, exp.deletion_auc)
 
 
 def run_bench(clf: Classifier, view: np.ndarray, region_counts=(25, 49, 100), search: str = "bidirectional",
-              pending: int = 8, target: int = 281, reference: bool = True, log=print) -> dict:
+              pending: int = 8, target: int = 281, reference: bool = True, log=print,
+              plain_seconds: float = 3.0) -> dict:
     """The whole benchmark; ``log`` receives one line per result. Returns a JSON-able dict."""
     log(f"model {clf.id} on {device_label(clf.device)}, batch size {clf.batch_size}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU threads")
     rows = []
     for n in region_counts:
-        row = bench_one(clf, view, n, search, pending, target)
+        row = bench_one(clf, view, n, search, pending, target, plain_seconds)
         rows.append(row)
-        log(f"N={row.regions:3d} {row.search} p={row.pending}: {row.seconds:7.2f} s, {row.forward_passes} passes, "
+        asked = "" if row.requested == row.regions else f" (asked for {row.requested})"
+        log(f"N={row.regions:3d}{asked} {row.search} p={row.pending}: {row.seconds:7.2f} s, {row.forward_passes} passes, "
             f"{row.search_rate:7.1f} passes/s in search vs {row.plain_rate:7.1f} plain -> ratio {row.ratio:.3f}; "
             f"peak memory {row.peak_mib:.0f} MiB (+{row.added_mib:.0f})")
     out = {"model": clf.id, "device": device_label(clf.device), "batch_size": clf.batch_size,
            "torch": torch.__version__, "rows": [asdict(r) for r in rows]}
     if reference:
-        labels = propose_regions(view, "slico", region_size=30)
+        labels, _ = slico_for_count(view, 49)
         n_images = 8 * clf.batch_size if clf.device.type == "cpu" else 4 * clf.batch_size
         ref = reference_pipeline_rate(clf, view, labels, n_images)
-        plain = measure_throughput(clf, seconds=2.0)
+        plain = measure_throughput(clf, seconds=plain_seconds)
         out["reference_pipeline"] = {"images_per_s": ref, "plain_images_per_s": plain, "ratio": ref / plain}
         log(f"reference-style input pipeline (numpy merge + per-image PIL transform): {ref:.1f} images/s "
             f"vs {plain:.1f} plain -> ratio {ref / plain:.3f}")

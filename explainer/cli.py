@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. consistency=20,collaboration=5,confidence=0.01")
     p.add_argument("--fill", default="black", choices=["black", "mean", "blur"])
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--figure", default="png", metavar="FORMATS",
+                   help="the paper figure's formats, comma-separated: png, svg, pdf (default png; 'none' for none)")
     p.add_argument("--quiet", action="store_true")
     _add_model_args(p)
 
@@ -110,13 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _regions(args, clf, view):
-    from explainer.regions import propose_regions, validate_labels
+    from explainer.regions import load_label_map, propose_regions
 
     if args.regions.endswith(".npy"):
         path = Path(args.regions)
-        if not path.is_file():
-            raise ValueError(f"label map not found: {path}")
-        return validate_labels(np.load(path, allow_pickle=False), view.shape[:2]), {"method": "file", "file": path.name}
+        return load_label_map(path, view.shape[:2]), {"method": "file", "file": path.name}
     params = _key_values(args.param, "--param", split_commas=False)
     extra = {}
     if args.regions == "sam":
@@ -125,11 +126,48 @@ def _regions(args, clf, view):
     return labels, {"method": args.regions, "params": params}
 
 
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def _figure_formats(text: str) -> list[str]:
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    if formats == ["none"]:
+        return []
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
+    if bad or not formats:
+        raise ValueError(f"--figure takes png, svg and/or pdf (comma-separated) or none, got {text!r}")
+    return list(dict.fromkeys(formats))
+
+
+def _output_folder(path: str) -> Path:
+    """Check an output folder before any work, so a long run never ends in an error; nothing is
+    created yet (bad input leaves no empty folder behind): the folder, or its nearest existing
+    parent, must be a writable folder."""
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder (it is created if missing)")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--out {out} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} cannot be written: no write permission in {existing}")
+    return out
+
+
 def cmd_explain(args) -> int:
     from explainer import export, store
-    from explainer.images import file_digest
+    from explainer.images import file_digest, load_image
     from explainer.search import iter_search
 
+    figure_formats = _figure_formats(args.figure)
+    out = _output_folder(args.out)
+    load_image(args.image)                                  # a bad image fails before the model loads
+    if args.regions.endswith(".npy"):
+        from explainer.regions import load_label_map
+
+        load_label_map(args.regions)
     clf = _load_model(args)
     if not 0 <= args.label < clf.num_classes:
         return _fail(f"--label {args.label} is outside 0..{clf.num_classes - 1} for {clf.id}")
@@ -146,9 +184,10 @@ def cmd_explain(args) -> int:
         result = progress.result
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
-    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     store.save(result, out)
-    (out / "summary.png").write_bytes(export.composite(result, "png", dpi=150))
+    for fmt in figure_formats:
+        (out / f"summary.{fmt}").write_bytes(export.composite(result, fmt, dpi=150))
     (out / "curves.csv").write_text(export.curves_csv(result), encoding="utf-8")
     store.export_reference(result, out / "reference", Path(args.image).name)
     print(result.readout())

@@ -209,18 +209,22 @@ class Explanation:
         return "" if cls is None else self.class_names[cls]
 
     def readout(self) -> str:
-        """One sentence on the minimal subset, e.g. "4 regions (11 % of the image) raise
-        p(tabby) from 0.17 (full image) to 0.71; the model would then predict tabby."."""
+        """One sentence on the minimal subset, true in every case, e.g. "4 regions (11 % of the
+        image) raise p(tabby) from 0.17 (full image) to 0.71; with only them the model would
+        predict tabby instead of tiger cat." The last clause compares the subset's top-1 class
+        with the full image's: "would still predict X" when they agree, "would predict X instead
+        of Y" when they differ."""
         k, n = self.minimal_subset_size, self.n_regions
         name, ins = self.class_name(self.target), self.insertion
         full, best = ins[-1], ins[k]
         if k >= n:
             return (f"No subset of the {n} regions does better than the full image: p({name}) is highest "
                     f"({best:.2f}) with every region shown.")
-        pred = self.prediction_at(k)
-        then = ("the model would then predict " + name if pred == self.target
-                else f"the model would still predict {self.class_names[pred]}")
+        pred, full_pred = self.prediction_at(k), self.full_prediction
         one = k == 1
+        then = f"with only {'it' if one else 'them'} the model would " + (
+            f"still predict {self.class_names[pred]}" if pred == full_pred
+            else f"predict {self.class_names[pred]} instead of {self.class_names[full_pred]}")
         share = f"{k} {'region' if one else 'regions'} ({100 * self.area[k]:.0f} % of the image)"
         if best > full + self.tolerance:
             return f"{share} {'raises' if one else 'raise'} p({name}) from {full:.2f} (full image) to {best:.2f}; {then}."

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,13 +72,26 @@ _PIL_FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest":
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """CUDA when available (or asked for), else the CPU."""
-    if device is None or str(device) == "auto":
+    """The torch device for ``device``: "auto"/None (CUDA when available, else the CPU), "cpu",
+    "cuda" or "cuda:N".
+
+    Raises:
+        ModelError: an unknown device name, or CUDA asked for where there is none (or not that
+            many GPUs).
+    """
+    if device is None or str(device).strip().lower() in ("", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError("CUDA was requested but no GPU is available; use device='cpu'.")
-    return device
+    text = str(device).strip().lower()
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise ModelError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N (or auto).")
+    chosen = torch.device(text)
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError("CUDA was requested but no GPU is available; use device 'cpu' (or auto).")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise ModelError(f"there is no GPU {chosen.index} (this machine has "
+                             f"{torch.cuda.device_count()}); use cuda:0..cuda:{torch.cuda.device_count() - 1}.")
+    return chosen
 
 
 def device_label(device: torch.device) -> str:
@@ -407,16 +421,46 @@ def read_class_names(path: str | Path) -> tuple[str, ...]:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"Class-names file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path.name} cannot be read as UTF-8 text ({exc}).") from exc
     if path.suffix.lower() == ".json":
-        data = json.loads(text)
-        if isinstance(data, dict):
-            data = [data[k] for k in sorted(data, key=lambda k: int(k))]
-        names = tuple(str(x) for x in data)
+        names = _names_from_json(text, path.name)
     else:
-        names = tuple(line.strip() for line in text.splitlines() if line.strip())
+        lines = [line.strip() for line in text.splitlines()]
+        while lines and not lines[-1]:            # blank lines at the very end shift nothing
+            lines.pop()
+        blank = next((number for number, line in enumerate(lines, start=1) if not line), None)
+        if blank is not None:
+            raise ModelError(f"{path.name}: line {blank} is blank; line i must name class i-1, so a blank "
+                             f"line would shift every class after it. Remove it or name the class.")
+        names = tuple(lines)
     if not names:
         raise ModelError(f"{path} lists no class names.")
+    return names
+
+
+def _names_from_json(text: str, file_name: str) -> tuple[str, ...]:
+    """Class names from a JSON list, or a {"0": name, "1": name, ...} object with keys 0..K-1."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ModelError(f"{file_name} is not valid JSON ({exc}).") from exc
+    if isinstance(data, dict):
+        try:
+            index = {int(k): v for k, v in data.items()}
+        except (TypeError, ValueError):
+            raise ModelError(f"{file_name}: the keys must be class indices 0..K-1.") from None
+        if sorted(index) != list(range(len(index))):
+            raise ModelError(f"{file_name}: the keys must be exactly 0..{len(index) - 1}, without gaps.")
+        data = [index[i] for i in range(len(index))]
+    if not isinstance(data, list):
+        raise ModelError(f"{file_name} must hold a list of names or an object of index: name.")
+    names = tuple(str(x).strip() if isinstance(x, (str, int, float)) else "" for x in data)
+    blank = next((i for i, name in enumerate(names) if not name), None)
+    if blank is not None:
+        raise ModelError(f"{file_name}: class {blank} has no name.")
     return names
 
 

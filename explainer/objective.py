@@ -26,22 +26,31 @@ DEFAULT_WEIGHTS = {"consistency": 20.0, "collaboration": 5.0, "confidence": 0.01
 ENTROPY_EPS = 1e-7
 
 
+WEIGHT_RANGE = (0.0, 1000.0)   # one rule for the API, the CLI and the UI
+
+
 def normalise_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
     """Complete ``weights`` with the defaults and check the names and values.
 
     Raises:
-        ValueError: an unknown term name, or a weight that is not a finite number.
+        ValueError: an unknown term name, or a weight that is not a number in WEIGHT_RANGE
+            (a negative weight would turn a term into a penalty the method does not define).
     """
     merged = dict(DEFAULT_WEIGHTS)
     for name, value in (weights or {}).items():
         if name not in TERMS:
             raise ValueError(f"Unknown objective term {name!r}; the terms are {', '.join(TERMS)}.")
+        if isinstance(value, bool):
+            raise ValueError(f"The weight of {name} must be a number, got {value!r}.")
         try:
             value = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"The weight of {name} must be a number, got {value!r}.") from None
         if not math.isfinite(value):
             raise ValueError(f"The weight of {name} must be finite, got {value}.")
+        low, high = WEIGHT_RANGE
+        if not low <= value <= high:
+            raise ValueError(f"The weight of {name} must be between {low:g} and {high:g}, got {value:g}.")
         merged[name] = value
     return merged
 

@@ -31,9 +31,11 @@ __all__ = [
     "REGION_METHODS",
     "RegionMethod",
     "RegionStats",
+    "load_label_map",
     "merge_small_regions",
     "propose_regions",
     "region_stats",
+    "slico_for_count",
     "relabel",
     "validate_labels",
 ]
@@ -189,6 +191,40 @@ def validate_labels(labels: np.ndarray, shape: tuple[int, int] | None = None) ->
         more = f" (+{missing.size - 10} more)" if missing.size > 10 else ""
         raise RegionError(f"label ids must be 0..{high} without gaps; missing {shown}{more}")
     return arr.astype(np.int32, copy=True)
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_label_map(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A label map saved with ``np.save`` (``.npy``), checked like :func:`validate_labels`.
+
+    Raises:
+        RegionError: the file is missing, is not a NumPy ``.npy`` file, holds pickled objects,
+            or is not a valid label map of ``shape``.
+    """
+    file = os.fspath(path)
+    name = os.path.basename(file)
+    try:
+        with open(file, "rb") as handle:
+            magic = handle.read(len(NPY_MAGIC))
+    except FileNotFoundError:
+        raise RegionError(f"label map not found: {file}") from None
+    except IsADirectoryError:
+        raise RegionError(f"{name} is a folder, not a label map (.npy)") from None
+    except OSError as exc:
+        raise RegionError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    if magic != NPY_MAGIC:
+        raise RegionError(f"{name} is not a NumPy .npy file (save a label map with numpy.save)")
+    try:
+        array = np.load(file, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise RegionError(f"{name} holds Python objects, not an integer label map") from None
+        raise RegionError(f"{name} is a damaged .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise RegionError(f"{name} is a damaged .npy file ({exc})") from None
+    return validate_labels(array, shape)
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:
@@ -487,6 +523,36 @@ REGION_METHODS: dict[str, RegionMethod] = {
         extra_kwargs=("sam", "source", "device"),
     ),
 }
+
+
+def slico_for_count(view: np.ndarray, count: int, iterations: int = 20) -> tuple[np.ndarray, int]:
+    """SLICO regions as close as SLICO gets to ``count`` regions on this view.
+
+    SLICO places one seed per ``region_size``² pixels, so the size is about sqrt(H·W/count);
+    the sizes around that guess are tried and the one whose region count is nearest wins (ties:
+    the larger size, i.e. fewer regions).
+
+    Returns:
+        (label map, region_size used).
+
+    Raises:
+        RegionError: ``count`` is not a positive integer.
+    """
+    view = _check_view(view)
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+        raise RegionError(f"the region count must be a positive integer, got {count!r}")
+    spec = REGION_METHODS["slico"].params[0]
+    guess = round(math.sqrt(view.shape[0] * view.shape[1] / count))
+    sizes = sorted({min(max(size, int(spec.low)), int(spec.high)) for size in range(guess - 3, guess + 4)},
+                   reverse=True)
+    best: tuple[int, np.ndarray, int] | None = None
+    for size in sizes:
+        labels = _slico(view, region_size=size, iterations=iterations)
+        miss = abs(int(labels.max()) + 1 - count)
+        if best is None or miss < best[0]:
+            best = (miss, labels, size)
+    assert best is not None
+    return best[1], best[2]
 
 
 def propose_regions(view: np.ndarray, method: str, **params: Any) -> np.ndarray:

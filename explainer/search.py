@@ -257,11 +257,16 @@ def _check_inputs(clf: Classifier, view: np.ndarray, labels: np.ndarray, target:
                          f"got shape {view.shape} and dtype {view.dtype}.")
     labels = validate_labels(labels, view.shape[:2])
     for name, cls in (("target", target), ("tracked", tracked)):
-        if cls is not None and not (isinstance(cls, (int, np.integer)) and 0 <= cls < clf.num_classes):
+        if cls is None:
+            continue
+        if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)):
+            raise LabelError(f"The {name} class must be an integer class index (0..{clf.num_classes - 1}), "
+                             f"got {cls!r} ({type(cls).__name__}).")
+        if not 0 <= cls < clf.num_classes:
             raise LabelError(f"The {name} class {cls!r} is outside 0..{clf.num_classes - 1} for {clf.id}.")
     if search not in SEARCHES:
         raise ValueError(f"search must be one of {SEARCHES}, got {search!r}.")
-    if not isinstance(pending, (int, np.integer)) or pending < 1:
+    if isinstance(pending, (bool, np.bool_)) or not isinstance(pending, (int, np.integer)) or pending < 1:
         raise ValueError(f"pending must be a positive integer, got {pending!r}.")
     if fill not in FILLS:
         raise ValueError(f"fill must be one of {FILLS}, got {fill!r}.")

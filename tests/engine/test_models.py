@@ -242,9 +242,26 @@ def test_a_state_dict_is_not_a_module(tmp_path):
         load_classifier(f"checkpoint:{path}", device="cpu", class_names=names, allow_pickle=True)
 
 
+@pytest.mark.parametrize("text,line", [("cat\n\ndog\n", 2), ("\ncat\ndog", 1), ("cat\ndog\n   \nbird", 3)])
+def test_a_blank_line_between_class_names_is_refused_naming_it(tmp_path, text, line):
+    """Line i names class i-1: a dropped blank line would silently shift every later class."""
+    path = tmp_path / "names.txt"
+    path.write_text(text)
+    with pytest.raises(ModelError, match=f"line {line} is blank"):
+        read_class_names(path)
+
+
+@pytest.mark.parametrize("content", ['{"0": "a", "2": "b"}', '{"x": "a"}', '["a", ""]', '{"a": 1', '"just text"'])
+def test_bad_json_class_names_are_refused(tmp_path, content):
+    path = tmp_path / "names.json"
+    path.write_text(content)
+    with pytest.raises(ModelError):
+        read_class_names(path)
+
+
 def test_read_class_names_formats(tmp_path):
     txt = tmp_path / "names.txt"
-    txt.write_text("cat\n\n  dog  \nbird\n")                     # blank lines skipped, stripped
+    txt.write_text("cat\n  dog  \nbird\n\n")                     # stripped; blank lines at the end are harmless
     assert read_class_names(txt) == ("cat", "dog", "bird")
     as_list = tmp_path / "list.json"
     as_list.write_text(json.dumps(["cat", "dog"]))
