@@ -53,7 +53,8 @@ def composite(exp: Explanation, fmt: str = "png", step: int | None = None, dpi: 
     if fmt not in ("png", "svg", "pdf"):
         raise ValueError(f"format must be png, svg or pdf, got {fmt!r}.")
     fig = figures.composite_figure(exp, step=step, dpi=dpi)
-    return figures.figure_bytes(fig, fmt, _png_text(exp))
+    return figures.figure_bytes(fig, fmt, {"Software": "LiMA Lens", "Description": exp.readout()},
+                                provenance=provenance(exp))
 
 
 def step_gif(exp: Explanation, hidden: str = "black", duration_ms: int = 350, scale: int = 2,
@@ -68,18 +69,36 @@ def step_gif(exp: Explanation, hidden: str = "black", duration_ms: int = 350, sc
 
 
 def curves_csv(exp: Explanation) -> str:
-    """One row per step: region, area, p(target) and p(tracked) on both paths."""
+    """One row per step: region, area, p(target) and p(tracked) on both paths.
+
+    The file starts with ``#`` lines holding the provenance (one line of JSON), so
+    ``pandas.read_csv(path, comment="#")`` reads the table and ``provenance_of_csv`` the origin.
+    """
     buf = io.StringIO()
-    w = csv.writer(buf)
-    tracked = exp.class_name(exp.tracked) or "tracked"
-    w.writerow(["step", "region", "area_revealed", f"insertion_p_{exp.class_name(exp.target)}",
-                f"deletion_p_{exp.class_name(exp.target)}", f"insertion_p_{tracked}", f"deletion_p_{tracked}"])
+    buf.write("# LiMA Lens insertion and deletion curves; one row per step (0 = no region shown)\n")
+    buf.write("# provenance: " + json.dumps(provenance(exp), default=str, ensure_ascii=False) + "\n")
+    w = csv.writer(buf, lineterminator="\n")
+    # '#' starts a comment for readers such as pandas: keep it out of the column names.
+    target = exp.class_name(exp.target).replace("#", "no.")
+    tracked = (exp.class_name(exp.tracked) or "tracked").replace("#", "no.")
+    w.writerow(["step", "region", "area_revealed", f"insertion_p_{target}", f"deletion_p_{target}",
+                f"insertion_p_{tracked}", f"deletion_p_{tracked}"])
     for i in range(exp.n_regions + 1):
         ti = "" if exp.tracked is None else f"{exp.tracked_insertion[i]:.6f}"
         td = "" if exp.tracked is None else f"{exp.tracked_deletion[i]:.6f}"
         w.writerow([i, "" if i == 0 else int(exp.order[i - 1]), f"{exp.area[i]:.6f}", f"{exp.insertion[i]:.6f}",
                     f"{exp.deletion[i]:.6f}", ti, td])
     return buf.getvalue()
+
+
+def provenance_of_csv(text: str) -> dict | None:
+    """The provenance written into a ``curves_csv`` file (None if it has none)."""
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith("# provenance: "):
+            return json.loads(line[len("# provenance: "):])
+    return None
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

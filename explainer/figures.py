@@ -29,25 +29,54 @@ def subset_mask(exp: Explanation) -> np.ndarray:
     return render.revealed_mask(exp.labels, exp.order, exp.minimal_subset_size)
 
 
+def heatmap_values(exp: Explanation, kind: str) -> tuple[np.ndarray, bool]:
+    """One value per region id for a heatmap kind, and whether its scale is diverging.
+
+    Kinds: "rank" ((N − i)/N for the i-th ranked region), "gain" (marginal gain in p(target)
+    when added), "contrast" (gain in the margin p(target) − p(tracked); = "gain" untracked).
+    """
+    if kind == "rank":
+        return render.rank_values(exp.order), False
+    if kind == "gain" or (kind == "contrast" and exp.tracked is None):
+        return render.gain_values(exp.order, exp.insertion), True
+    if kind == "contrast":
+        return render.gain_values(exp.order, exp.insertion - exp.tracked_insertion), True
+    raise ValueError(f"heatmap kind must be rank, gain or contrast, got {kind!r}.")
+
+
+def heatmap_scale(exp: Explanation, kind: str) -> render.ColourScale:
+    """The colour scale of a heatmap kind, with its two ends named."""
+    values, diverging = heatmap_values(exp, kind)
+    target = exp.class_name(exp.target)
+    if kind == "rank":
+        return render.ColourScale.for_values(values, False, "ranked last", "ranked first")
+    if kind == "contrast" and exp.tracked is not None:
+        return render.ColourScale.for_values(values, True, f"supports {exp.class_name(exp.tracked)}",
+                                             f"supports {target}")
+    return render.ColourScale.for_values(values, True, f"lowers p({target})", f"raises p({target})")
+
+
+def heatmap_image(exp: Explanation, kind: str, scale: int = 2) -> np.ndarray:
+    """The heatmap of ``kind`` over the view, the minimal subset outlined."""
+    values, _ = heatmap_values(exp, kind)
+    return render.heatmap(exp.view, exp.labels, values, scale=scale, outline=subset_mask(exp),
+                          colours=heatmap_scale(exp, kind))
+
+
 def rank_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
     """Region rank: bright = chosen early; the minimal subset outlined."""
-    return render.heatmap(exp.view, exp.labels, render.rank_values(exp.order), scale=scale, outline=subset_mask(exp))
+    return heatmap_image(exp, "rank", scale)
 
 
 def gain_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
     """Marginal gain of p(target) each region brought when it was added (diverging)."""
-    return render.heatmap(exp.view, exp.labels, render.gain_values(exp.order, exp.insertion), diverging=True,
-                          scale=scale, outline=subset_mask(exp))
+    return heatmap_image(exp, "gain", scale)
 
 
 def contrast_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
     """True-vs-wrong map: each region's gain in the margin p(target) − p(tracked); blue regions
     support the target, vermillion ones the tracked (wrong) class."""
-    if exp.tracked is None:
-        return gain_heatmap(exp, scale)
-    margin = exp.insertion - exp.tracked_insertion
-    return render.heatmap(exp.view, exp.labels, render.gain_values(exp.order, margin), diverging=True,
-                          scale=scale, outline=subset_mask(exp))
+    return heatmap_image(exp, "contrast", scale)
 
 
 def _curve_trace(exp: Explanation, y: np.ndarray, name: str, color: str, path: str) -> go.Scatter:
@@ -137,6 +166,7 @@ def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
         ax.imshow(img)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
+    _colour_bar(fig, axes[2], heatmap_scale(exp, "contrast"))
     ax = axes[3]
     area = 100 * exp.area
     ax.plot(area, exp.insertion, color=TARGET_HEX, lw=2, label=f"p({exp.class_name(exp.target)}), insertion")
@@ -160,19 +190,55 @@ def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
     return fig
 
 
-def figure_bytes(fig, fmt: str = "png", metadata: dict | None = None) -> bytes:
-    """Render a matplotlib figure to PNG/SVG/PDF bytes (metadata into the file where supported)."""
+def _colour_bar(fig, ax, colours: render.ColourScale) -> None:
+    """A horizontal colour bar under ``ax`` with the scale's numbers and end labels."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
+
+    cmap = LinearSegmentedColormap.from_list(
+        "lima", [(pos, tuple(c / 255 for c in rgb)) for pos, rgb in colours.stops])
+    bar = fig.colorbar(ScalarMappable(Normalize(colours.low, colours.high), cmap), ax=ax,
+                       orientation="horizontal", fraction=0.05, pad=0.02, aspect=30)
+    bar.ax.tick_params(labelsize=6)
+    bar.set_label(f"{colours.low_label}  ←  →  {colours.high_label}", fontsize=7)
+
+
+def figure_bytes(fig, fmt: str = "png", metadata: dict | None = None, provenance: dict | None = None) -> bytes:
+    """Render a matplotlib figure to PNG/SVG/PDF bytes, with provenance inside the file.
+
+    Args:
+        metadata: text fields ("Description", ...) for PNG text chunks.
+        provenance: the full provenance (a JSON-able dict), stored where each format keeps
+            metadata: PNG text chunk "Provenance"; PDF document information ("Keywords" holds the
+            JSON, "Subject" the description); SVG a ``<metadata id="lima-provenance">`` element
+            holding the JSON.
+    """
+    import json
+    from xml.sax.saxutils import escape
+
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
+    description = str((metadata or {}).get("Description", ""))
+    prov_json = json.dumps(provenance, default=str, ensure_ascii=False) if provenance else ""
+    # PDF strings outside ASCII become UTF-16: keep the Keywords JSON ASCII (\u escapes) and simple.
+    pdf_json = json.dumps(provenance, default=str, ensure_ascii=True) if provenance else ""
     meta = None
-    if metadata:
-        if fmt == "png":
-            meta = {k: str(v) for k, v in metadata.items()}
-        elif fmt == "pdf":
-            meta = {"Subject": str(metadata.get("Description", "")), "Creator": "LiMA Lens"}
-        elif fmt == "svg":
-            meta = {"Description": str(metadata.get("Description", "")), "Creator": "LiMA Lens"}
+    if fmt == "png":
+        meta = {k: str(v) for k, v in (metadata or {}).items()}
+        if prov_json:
+            meta["Provenance"] = prov_json
+    elif fmt == "pdf":
+        meta = {"Title": "LiMA Lens explanation", "Subject": description, "Keywords": pdf_json,
+                "Creator": "LiMA Lens"}
+    elif fmt == "svg":
+        meta = {"Title": "LiMA Lens explanation", "Description": description, "Creator": "LiMA Lens"}
     fig.savefig(buf, format=fmt, metadata=meta)
     plt.close(fig)
-    return buf.getvalue()
+    data = buf.getvalue()
+    if fmt == "svg" and prov_json:
+        # A second metadata element, machine-readable: the provenance JSON as its text.
+        element = f' <metadata id="lima-provenance">{escape(prov_json)}</metadata>\n'.encode("utf-8")
+        head, sep, rest = data.partition(b"</title>\n")
+        data = head + sep + element + rest if sep else data.replace(b"</svg>", element + b"</svg>", 1)
+    return data

@@ -8,6 +8,7 @@ for the other (wrong) class.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -151,25 +152,61 @@ def blend(view: np.ndarray, colors: np.ndarray, alpha: float = 0.62) -> np.ndarr
     return ((1 - alpha) * view.astype(np.float32) + alpha * colors.astype(np.float32)).round().astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class ColourScale:
+    """How a heatmap maps values to colours, so the UI and figures can draw its legend.
+
+    Attributes:
+        stops: ((position in [0, 1], (r, g, b)), ...) colour stops.
+        low, high: the values at positions 0 and 1 (values outside are clipped).
+        low_label, high_label: what the two ends mean, e.g. "ranked last" / "ranked first".
+    """
+
+    stops: tuple
+    low: float
+    high: float
+    low_label: str = ""
+    high_label: str = ""
+
+    @classmethod
+    def for_values(cls, values: np.ndarray, diverging: bool = False, low_label: str = "",
+                   high_label: str = "") -> "ColourScale":
+        """Sequential: [min, max]. Diverging: symmetric around 0, ±max|v| (white = 0)."""
+        values = np.asarray(values, np.float64)
+        if diverging:
+            bound = max(float(np.abs(values).max()) if values.size else 0.0, 1e-9)
+            return cls(DIVERGING, -bound, bound, low_label, high_label)
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        return cls(SEQUENTIAL, low, high, low_label, high_label)
+
+    def colours(self, values: np.ndarray) -> np.ndarray:
+        """RGB uint8 for each value (any shape; a trailing axis of 3 is added)."""
+        return colorize(values, self.stops, self.low, self.high)
+
+    def css_gradient(self) -> str:
+        """The scale as a CSS ``linear-gradient`` from low (left) to high (right)."""
+        parts = ", ".join(f"rgb{tuple(int(c) for c in rgb)} {100 * pos:.0f}%" for pos, rgb in self.stops)
+        return f"linear-gradient(to right, {parts})"
+
+
 def heatmap(view: np.ndarray, labels: np.ndarray, values: np.ndarray, *, diverging: bool = False,
-            alpha: float = 0.62, scale: int = 2, outline: np.ndarray | None = None) -> np.ndarray:
+            alpha: float = 0.62, scale: int = 2, outline: np.ndarray | None = None,
+            colours: ColourScale | None = None) -> np.ndarray:
     """Per-region values painted over the view.
 
     Args:
         values: one float per region id. Sequential maps span [min, max]; diverging maps are
             symmetric around 0 (blue positive, vermillion negative).
         outline: optional S×S bool mask (e.g. the minimal subset) outlined in black.
+        colours: the colour scale to use (default: :meth:`ColourScale.for_values`), so the
+            legend drawn beside the map is exactly the one it was painted with.
 
     Returns:
         (scale·S)×(scale·S)×3 uint8.
     """
     values = np.asarray(values, np.float64)
-    if diverging:
-        bound = max(float(np.abs(values).max()), 1e-9)
-        colors = colorize(per_region(labels, values), DIVERGING, -bound, bound)
-    else:
-        colors = colorize(per_region(labels, values), SEQUENTIAL, float(values.min()), float(values.max()))
-    img = upscale(blend(view, colors, alpha), scale)
+    colours = colours or ColourScale.for_values(values, diverging)
+    img = upscale(blend(view, colours.colours(per_region(labels, values)), alpha), scale)
     img = draw_boundaries(img, upscale(labels, scale), color=(0, 0, 0), scale=1, alpha=0.25)
     if outline is not None:
         img = _outline(img, upscale(outline, scale), (0, 0, 0), scale)
