@@ -10,22 +10,19 @@ from explainer.errors import LimaError
 from explainer.scan import ScanResult, iter_scan
 from ui import components, page, resources, sidebar, state
 from ui.resources import SetChoice
+from ui.text import md
 
-page.setup("Find errors", ":material/search:")
-st.title("Find errors")
-ctx = sidebar.context()
-clf = ctx.require_model()
-names = clf.class_names
 AUTO_SCAN_LIMIT = 1000
 PAGE_SIZE = 24
+ANY = -1                                   # not None: a None option shows as an empty selectbox
 
 
-def _uploads_panel() -> None:
+def _uploads_panel(names) -> None:
     errors = st.session_state.get("_upload_errors", [])
     with st.expander("Upload images", icon=":material/upload:", expanded=bool(errors) or (
             state.get("set_choice").kind == "uploads" and not state.get("uploads"))):
         for e in errors:
-            st.error(e)
+            st.error(md(e))
         files = st.file_uploader("Images", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
                                  accept_multiple_files=True, key="upload_files")
         label = components.class_picker("Their true class", names, key="upload_label", index=None,
@@ -49,104 +46,126 @@ def _uploads_panel() -> None:
             st.rerun()
 
 
-_uploads_panel()
-image_set = ctx.require_set()
-cache = resources.scan_cache()
-manager = resources.job_manager()
-scan_key = "scan:" + cache.path(clf, image_set).stem
 
+def main() -> None:
+    st.title("Find errors")
+    ctx = sidebar.context()
+    clf = ctx.require_model()
+    names = clf.class_names
+    _uploads_panel(names)
+    image_set = ctx.require_set()
+    cache = resources.scan_cache()
+    manager = resources.job_manager()
+    scan_key = "scan:" + cache.path(clf, image_set).stem
 
-def start_scan() -> None:
-    job = manager.submit(scan_key, "scan", f"Scanning {image_set.name}", lambda: iter_scan(clf, image_set),
-                         on_done=lambda result: cache.put(clf, image_set, result))
-    components.start_job("scan_job", job)
+    def start_scan() -> None:
+        job = manager.submit(scan_key, "scan", f"Scanning {image_set.name}", lambda: iter_scan(clf, image_set),
+                             on_done=lambda result: cache.put(clf, image_set, result))
+        components.start_job("scan_job", job)
 
+    mine = manager.get(state.get("scan_job"))
+    if mine is not None and mine.key != scan_key:
+        # The scan of a set the user has since switched away from: it goes on (and caches its
+        # result), but it is not this set's scan, so its progress and result are not shown here.
+        state.put("scan_job", None)
+    finished = components.finished_job("scan_job")
+    result: ScanResult | None = cache.get(clf, image_set)
+    if result is None and finished is not None and finished.status == "done":
+        result = finished.result
+    components.show_outcome("scan_job")
+    job = components.job_panel("scan_job")
+    running = job is not None and job.active
 
-finished = components.finished_job("scan_job")
-result: ScanResult | None = cache.get(clf, image_set)
-if result is None and finished is not None and finished.status == "done":
-    result = finished.result
-components.show_outcome("scan_job")
-job = components.job_panel("scan_job")
-running = job is not None and job.active
+    if result is None and not running:
+        rate = resources.throughput(ctx.model_key, clf)
+        st.info(f"**{len(image_set)} images** in {md(image_set.name)}. Scanning them with {md(clf.id)} takes "
+                f"{components.format_seconds(len(image_set) / rate)} on {md(resources.device_name())}.")
+        stopped = st.session_state.get("_outcome_scan_job")     # cancelled or failed: wait for a click
+        if len(image_set) <= AUTO_SCAN_LIMIT and finished is None and not stopped:
+            start_scan()
+            st.rerun()
+        st.button(f"Scan {len(image_set)} images", type="primary", on_click=start_scan, icon=":material/play_arrow:")
+        st.stop()
+    if result is None:
+        st.stop()
 
-if result is None and not running:
-    rate = resources.throughput(ctx.model_key, clf)
-    st.info(f"**{len(image_set)} images** in *{image_set.name}*. Scanning them with {clf.id} takes "
-            f"{components.format_seconds(len(image_set) / rate)} on {resources.device_name()}.")
-    stopped = st.session_state.get("_outcome_scan_job")     # cancelled or failed: wait for a click
-    if len(image_set) <= AUTO_SCAN_LIMIT and finished is None and not stopped:
-        start_scan()
-        st.rerun()
-    st.button(f"Scan {len(image_set)} images", type="primary", on_click=start_scan, icon=":material/play_arrow:")
-    st.stop()
-if result is None:
-    st.stop()
+    # -- overview ----------------------------------------------------------------------------------
+    mistakes = result.mistakes()
+    readable = result.readable
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Accuracy", f"{100 * result.accuracy:.1f} %")
+    c2.metric("Images", len(readable))
+    c3.metric("Misclassified", len(mistakes))
+    c4.metric("Scan speed", f"{result.images_per_s:.1f} img/s")
+    unreadable = [r for r in result.rows if r.error]
+    if unreadable or image_set.problems:
+        with st.expander(f"{len(unreadable) + len(image_set.problems)} entries could not be used", icon=":material/warning:"):
+            for line in list(image_set.problems) + [r.error for r in unreadable]:
+                st.text(line)
+    if not mistakes:
+        st.success("The model gets every image of this set right. Pick another set, or explain a correct image "
+                   "on the Explain page.")
+        st.stop()
 
-# -- overview ----------------------------------------------------------------------------------
-mistakes = result.mistakes()
-readable = result.readable
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Accuracy", f"{100 * result.accuracy:.1f} %")
-c2.metric("Images", len(readable))
-c3.metric("Misclassified", len(mistakes))
-c4.metric("Scan speed", f"{result.images_per_s:.1f} img/s")
-unreadable = [r for r in result.rows if r.error]
-if unreadable or image_set.problems:
-    with st.expander(f"{len(unreadable) + len(image_set.problems)} entries could not be used", icon=":material/warning:"):
-        for line in list(image_set.problems) + [r.error for r in unreadable]:
-            st.text(line)
-if not mistakes:
-    st.success("The model gets every image of this set right. Pick another set, or explain a correct image "
-               "on the Explain page.")
-    st.stop()
-
-# -- confusions ------------------------------------------------------------------------------------
-left, right = st.columns([2, 3])
-with left:
-    st.subheader("Top confusions")
+    # -- confusions ------------------------------------------------------------------------------------
     conf = result.confusions()
-    table = pd.DataFrame([{"true": names[t], "predicted": names[p], "count": n} for t, p, n in conf])
-    event = st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 360),
-                         on_select="rerun", selection_mode="single-row", key="confusions")
-    chosen = event["selection"]["rows"] if event else []
-    st.caption("Click a row to show only that confusion.")
-with right:
-    st.subheader("Filter")
-    f1, f2 = st.columns(2)
-    true_options = sorted({r.label for r in mistakes}, key=lambda i: names[i])
-    pred_options = sorted({r.pred for r in mistakes}, key=lambda i: names[i])
-    ANY = -1                                   # not None: a None option shows as an empty selectbox
-    true_filter = f1.selectbox("True class", [ANY] + true_options, key="filter_true",
-                               format_func=lambda i: "any" if i == ANY else names[i])
-    pred_filter = f2.selectbox("Predicted class", [ANY] + pred_options, key="filter_pred",
-                               format_func=lambda i: "any" if i == ANY else names[i])
-    true_filter = None if true_filter == ANY else true_filter
-    pred_filter = None if pred_filter == ANY else pred_filter
-    query = st.text_input("Search class names", key="filter_query", placeholder="e.g. cat").strip().lower()
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("Top confusions")
+        table = pd.DataFrame([{"true": names[t], "predicted": names[p], "count": n} for t, p, n in conf])
+        table_key = f"confusions_{st.session_state.setdefault('_confusions_gen', 0)}"
+        event = st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 360),
+                             on_select="rerun", selection_mode="single-row", key=table_key)
+        chosen = event["selection"]["rows"] if event else []
+        if chosen:
+            # A clicked row sets the two filter boxes (so they say which confusion is shown), then
+            # the table is redrawn without a selection: the boxes are the one place the filter lives.
+            t, p, _ = conf[chosen[0]]
+            st.session_state["filter_true"], st.session_state["filter_pred"] = t, p
+            st.session_state.pop("gallery_page", None)        # back to the first page
+            st.session_state["_confusions_gen"] += 1
+            st.rerun()
+        st.caption("Click a row to show only that confusion.")
+    with right:
+        st.subheader("Filter")
+        f1, f2 = st.columns(2)
+        true_options = sorted({r.label for r in mistakes}, key=lambda i: names[i])
+        pred_options = sorted({r.pred for r in mistakes}, key=lambda i: names[i])
+        for key, options in (("filter_true", true_options), ("filter_pred", pred_options)):
+            if st.session_state.get(key, ANY) not in options:
+                st.session_state[key] = ANY               # a class this scan has no mistakes of
+        true_filter = f1.selectbox("True class", [ANY] + true_options, key="filter_true",
+                                   format_func=lambda i: "any" if i == ANY else names[i])
+        pred_filter = f2.selectbox("Predicted class", [ANY] + pred_options, key="filter_pred",
+                                   format_func=lambda i: "any" if i == ANY else names[i])
+        true_filter = None if true_filter == ANY else true_filter
+        pred_filter = None if pred_filter == ANY else pred_filter
+        query = st.text_input("Search class names", key="filter_query", placeholder="e.g. cat").strip().lower()
 
-if chosen:
-    t, p, _ = conf[chosen[0]]
-    true_filter, pred_filter = t, p
-shown = [r for r in result.mistakes(true_filter, pred_filter)
-         if not query or query in names[r.label].lower() or query in names[r.pred].lower()]
+    shown = [r for r in result.mistakes(true_filter, pred_filter)
+             if not query or query in names[r.label].lower() or query in names[r.pred].lower()]
 
-# -- gallery -----------------------------------------------------------------------------------------
-st.subheader(f"Misclassified, most confidently wrong first ({len(shown)})")
-pages = max(1, -(-len(shown) // PAGE_SIZE))
-page_no = st.number_input("Page", 1, pages, 1, key="gallery_page") if pages > 1 else 1
-items = {it.key: it for it in image_set.items}
-cols = st.columns(4)
-for i, row in enumerate(shown[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]):
-    item = items.get(row.key)
-    with cols[i % 4].container(border=True):
-        if item is not None:
-            st.image(resources.thumbnail(ctx.model_key, ctx.set_key, row.key, clf, item), width="stretch")
-        st.markdown(f"**{row.name}**")
-        st.markdown(f":blue[true] {names[row.label]} · {row.p_label:.2f}  \n"
-                    f":orange[predicted] {names[row.pred]} · {row.p_pred:.2f}")
-        if st.button("Explain", key=f"explain_{row.key}", icon=":material/frame_inspect:", width="stretch",
-                     disabled=item is None):
-            state.put("item_key", row.key)
-            state.put("run_key", None)
-            st.switch_page(page.EXPLAIN_PAGE, query_params={"image": row.key})
+    # -- gallery -----------------------------------------------------------------------------------------
+    st.subheader(f"Misclassified, most confidently wrong first ({len(shown)})")
+    pages = max(1, -(-len(shown) // PAGE_SIZE))
+    if st.session_state.get("gallery_page", 1) > pages:       # a filter left fewer pages
+        st.session_state.pop("gallery_page")
+    page_no = st.number_input("Page", 1, pages, key="gallery_page") if pages > 1 else 1
+    items = {it.key: it for it in image_set.items}
+    cols = st.columns(4)
+    for i, row in enumerate(shown[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]):
+        item = items.get(row.key)
+        with cols[i % 4].container(border=True):
+            if item is not None:
+                st.image(resources.thumbnail(ctx.model_key, ctx.set_key, row.key, clf, item), width="stretch")
+            st.markdown(f"**{md(row.name)}**")
+            st.markdown(f":blue[true] {md(names[row.label])} · {row.p_label:.2f}  \n"
+                        f":orange[predicted] {md(names[row.pred])} · {row.p_pred:.2f}")
+            if st.button("Explain", key=f"explain_{row.key}", icon=":material/frame_inspect:", width="stretch",
+                         disabled=item is None):
+                state.put("item_key", row.key)
+                state.put("run_key", None)
+                st.switch_page(page.EXPLAIN_PAGE, query_params={"image": row.key})
+
+
+page.render("Find errors", main)

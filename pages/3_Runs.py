@@ -2,41 +2,98 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
+from explainer.store import StoreError
 from ui import page, resources, sidebar, state
+from ui.text import md
 
-page.setup("Runs", ":material/history:")
-st.title("Saved runs")
-sidebar.context()
-runs = resources.run_store()
-rows = runs.list()
-st.caption(f"Stored in `{runs.root}` (set LIMA_RUNS_DIR to move them). A run with the same model, image, regions and "
-           "settings is reused instead of recomputed.")
-if not rows:
-    st.info("No saved runs yet. Explain an image on the Explain page.")
-    st.stop()
-table = pd.DataFrame(rows)
-table["insertion_auc"] = table["insertion_auc"].round(3)
-table["deletion_auc"] = table["deletion_auc"].round(3)
-table["wall_time_s"] = table["wall_time_s"].round(1)
-event = st.dataframe(table[["created", "image", "target", "tracked", "model", "regions", "n_regions", "search",
-                            "insertion_auc", "deletion_auc", "wall_time_s", "key"]],
-                     hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="runs_table")
-selected = event["selection"]["rows"] if event else []
-if not selected:
-    st.caption("Select a row to open or delete it.")
-    st.stop()
-row = rows[selected[0]]
-c1, c2, _ = st.columns([1, 1, 4])
-if c1.button("Open", type="primary", icon=":material/open_in_new:"):
-    state.put("run_key", row["key"])
-    state.put("step_run", None)
-    st.switch_page(page.EXPLAIN_PAGE, query_params={"run": row["key"]})
-if c2.button("Delete", icon=":material/delete:"):
-    runs.delete(row["key"])
-    resources.explanation.clear()
-    if state.get("run_key") == row["key"]:
-        state.put("run_key", None)
-    st.rerun()
+THUMB_PX = 56
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def _thumbnail(key: str, created: str) -> str | None:
+    """A small JPEG of a run's view as a data URL (keyed by run and creation time, so an
+    overwritten run gets a new thumbnail); None when the view cannot be read."""
+    try:
+        view = resources.run_store().view(key)
+    except StoreError:
+        return None
+    buf = io.BytesIO()
+    Image.fromarray(view).resize((2 * THUMB_PX, 2 * THUMB_PX), Image.BICUBIC).save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@st.dialog("Delete this run?")
+def _confirm_delete(key: str, image: str) -> None:
+    st.markdown(f"The saved run of {md(image or 'this image')} (`{key}`) is removed from the server. Links to it "
+                "stop working. This cannot be undone.")
+    c1, c2 = st.columns(2)
+    if c1.button("Delete", type="primary", icon=":material/delete:", key="confirm_delete", width="stretch"):
+        resources.run_store().delete(key)
+        resources.explanation.clear()
+        if state.get("run_key") == key:
+            state.put("run_key", None)
+        st.rerun()
+    if c2.button("Keep it", key="cancel_delete", width="stretch"):
+        st.rerun()
+
+
+def main() -> None:
+    st.title("Saved runs")
+    sidebar.context()
+    runs = resources.run_store()
+    rows, problems = runs.catalogue()
+    st.caption(f"Stored in {md(runs.root)} (set LIMA_RUNS_DIR to move them). A run with the same model, image, "
+               "regions and settings is reused instead of recomputed.")
+    if problems:
+        many = len(problems) != 1
+        with st.expander(f"{len(problems)} folder{'s' if many else ''} in the runs folder cannot be read and "
+                         f"{'are' if many else 'is'} left out", icon=":material/warning:"):
+            for key, reason in problems:
+                st.text(f"{key}: {reason}")
+    if not rows:
+        st.info("No saved runs yet. Explain an image on the Explain page.")
+        return
+    table = pd.DataFrame(rows)
+    table.insert(0, "view", [_thumbnail(r["key"], r["created"]) for r in rows])
+    table["created"] = table["created"].str.slice(0, 16).str.replace("T", " ")
+    for column, digits in (("insertion_auc", 3), ("deletion_auc", 3), ("wall_time_s", 1)):
+        table[column] = pd.to_numeric(table[column], errors="coerce").round(digits)
+    # Column widths chosen so the table fits 1280-1920 px wide windows (with the sidebar open).
+    config = {
+        "view": st.column_config.ImageColumn("", width=THUMB_PX),
+        "created": st.column_config.TextColumn("created (UTC)", width=128),
+        "image": st.column_config.TextColumn("image", width="medium"),
+        "target": st.column_config.TextColumn("explained", width=110),
+        "tracked": st.column_config.TextColumn("followed", width=110),
+        "model": st.column_config.TextColumn("model", width=140),
+        "regions": st.column_config.TextColumn("regions", width=80),
+        "n_regions": st.column_config.NumberColumn("N", width=44),
+        "insertion_auc": st.column_config.NumberColumn("ins. AUC", width=70),
+        "deletion_auc": st.column_config.NumberColumn("del. AUC", width=70),
+        "wall_time_s": st.column_config.NumberColumn("time (s)", width=66),
+        "key": st.column_config.TextColumn("run key", width=90),
+    }
+    event = st.dataframe(table[list(config)], column_config=config, hide_index=True, width="stretch",
+                         row_height=THUMB_PX + 8, on_select="rerun", selection_mode="single-row", key="runs_table")
+    selected = event["selection"]["rows"] if event else []
+    if not selected:
+        st.caption("Select a row to open or delete it.")
+        return
+    row = rows[selected[0]]
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Open", type="primary", icon=":material/open_in_new:"):
+        state.put("run_key", row["key"])
+        state.put("step_run", None)
+        st.switch_page(page.EXPLAIN_PAGE, query_params={"run": row["key"]})
+    if c2.button("Delete…", icon=":material/delete:", key="delete_run"):
+        _confirm_delete(row["key"], row["image"])
+
+
+page.render("Saved runs", main)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui import resources, state
 from ui.jobs import Job
+from ui.text import md
 
 
 @dataclass(frozen=True)
@@ -28,19 +29,19 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def progress_text(job: Job) -> str:
-    """One line on where a job is."""
+    """One line (Markdown) on where a job is; its label is escaped (it names user files)."""
     if job.status == "queued":
         ahead = resources.job_manager().queue_position(job)
         return f"Waiting: {ahead} other job{'s' if ahead != 1 else ''} first (one computation runs at a time)."
     p = job.progress
     if p is None:
-        return f"{job.label}: starting…"
+        return f"{md(job.label)}: starting…"
     if hasattr(p, "forward_total"):
-        return (f"{job.label}: step {p.step} of {p.steps_total} · {p.forward_passes} / {p.forward_total} "
+        return (f"{md(job.label)}: step {p.step} of {p.steps_total} · {p.forward_passes} / {p.forward_total} "
                 f"forward passes · {format_seconds(p.eta_s)} left")
     if hasattr(p, "total"):
-        return f"{job.label}: {p.done} of {p.total} images · {format_seconds(p.eta_s)} left"
-    return f"{job.label}: working…"
+        return f"{md(job.label)}: {p.done} of {p.total} images · {format_seconds(p.eta_s)} left"
+    return f"{md(job.label)}: working…"
 
 
 def job_panel(session_key: str) -> Job | None:
@@ -74,10 +75,10 @@ def finished_job(session_key: str) -> Job | None:
         return None
     state.put(session_key, None)
     if job.status == "failed":
-        st.session_state[f"_outcome_{session_key}"] = ("error", f"{job.label} failed: {job.error}")
+        st.session_state[f"_outcome_{session_key}"] = ("error", f"{md(job.label)} failed: {md(job.error)}")
     elif job.status == "cancelled":
         st.session_state[f"_outcome_{session_key}"] = (
-            "warning", f"{job.label} was cancelled. Nothing else changed: earlier results are still here.")
+            "warning", f"{md(job.label)} was cancelled. Nothing else changed: earlier results are still here.")
     return job
 
 
@@ -103,3 +104,26 @@ def class_picker(label: str, names: Sequence[str], key: str, index: int | None =
     """A searchable selectbox over class names; returns the class index."""
     return st.selectbox(label, range(len(names)), index=index, key=key, help=help,
                         format_func=lambda i: class_label(names, i), **kwargs)
+
+
+def colour_scale(scale, width: int = 448) -> None:
+    """A heatmap's legend: the colour gradient with its end values and what the ends mean.
+
+    ``scale`` is an ``explainer.render.ColourScale``. Drawn as HTML (no Markdown processing;
+    the labels, which hold class names, are HTML-escaped).
+    """
+    import html
+
+    def number(x: float) -> str:
+        return f"{x:+.2f}" if scale.low < 0 < scale.high else f"{x:.2f}"
+
+    low, high = html.escape(scale.low_label), html.escape(scale.high_label)
+    mid = '<span style="flex:1;text-align:center">0</span>' if scale.low < 0 < scale.high else \
+        '<span style="flex:1"></span>'
+    st.html(
+        f'<div class="lima-colour-scale" style="width:{width}px;max-width:100%;font-size:0.8rem;'
+        f'color:var(--st-text-color, inherit)">'
+        f'<div style="height:12px;border-radius:3px;background:{scale.css_gradient()};'
+        f'border:1px solid rgba(128,128,128,0.35)"></div>'
+        f'<div style="display:flex;justify-content:space-between;gap:8px;margin-top:2px">'
+        f'<span>{number(scale.low)} · {low}</span>{mid}<span>{high} · {number(scale.high)}</span></div></div>')

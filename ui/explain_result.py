@@ -12,9 +12,12 @@ import streamlit as st
 from explainer import export, figures
 from explainer.explanation import Explanation
 from explainer.objective import TERMS
-from ui import state
+from ui import components, state
+from ui.text import md, safe_filename
 
 STEP_KEY = "step"
+HIDDEN_KEY = "hidden"
+HIDDEN_CHOICES = {"black": "Black", "dim": "Dimmed"}
 PLAY_INTERVAL_S = 0.7
 CHART_CONFIG = {"displayModeBar": False, "scrollZoom": False}
 
@@ -25,13 +28,16 @@ def init_step(exp: Explanation, key: str) -> None:
     """When a run is opened, start at the URL's step (for a shared link) or the minimal subset."""
     if state.get("step_run") == key and STEP_KEY in st.session_state:
         return
-    step = exp.minimal_subset_size
+    step, hidden = exp.minimal_subset_size, "black"
     if st.query_params.get("run") == key:
         try:
             step = int(st.query_params.get("step", step))
         except ValueError:
             pass
+        if st.query_params.get("hidden") in HIDDEN_CHOICES:      # a link carries Black/Dimmed too
+            hidden = st.query_params["hidden"]
     st.session_state[STEP_KEY] = min(max(step, 0), exp.n_regions)
+    st.session_state[HIDDEN_KEY] = hidden
     state.put("step_run", key)
     state.put("playing", False)
 
@@ -89,12 +95,13 @@ def _curve_base(key: str, path: str, _exp: Explanation) -> dict:
 def _step_panel(exp: Explanation, step: int) -> None:
     names = exp.class_names
     p_t, p_t_full = exp.insertion[step], exp.insertion[-1]
-    st.metric(f"p({names[exp.target]})", f"{p_t:.3f}", f"{p_t - p_t_full:+.3f} vs full image")
+    st.metric(f"p({md(names[exp.target])})", f"{p_t:.3f}", f"{p_t - p_t_full:+.3f} vs full image")
     if exp.tracked is not None:
         p_o, p_o_full = exp.tracked_insertion[step], exp.tracked_insertion[-1]
-        st.metric(f"p({names[exp.tracked]})", f"{p_o:.3f}", f"{p_o - p_o_full:+.3f} vs full image", delta_color="inverse")
+        st.metric(f"p({md(names[exp.tracked])})", f"{p_o:.3f}", f"{p_o - p_o_full:+.3f} vs full image",
+                  delta_color="inverse")
     colours = {exp.target: "blue", exp.tracked: "orange"}
-    lines = [(f":{colours[i]}[{name}]" if i in colours else name) + f" · {p:.3f}"
+    lines = [(f":{colours[i]}[{md(name)}]" if i in colours else md(name)) + f" · {p:.3f}"
              for i, name, p in exp.top_classes(step, 5)]
     st.markdown("**Top 5 at this step**  \n" + "  \n".join(lines))
     entry = exp.step_entry(step)
@@ -126,10 +133,11 @@ def _step_body(exp: Explanation, key: str) -> None:
                        help="Next step", disabled=step == n)
     controls[3].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
                        on_click=_toggle_play, args=(n,), key="step_play")
-    hidden = controls[4].segmented_control("Hidden regions", ["black", "dim"], key="hidden", default="black",
-                                           required=True, format_func={"black": "Black", "dim": "Dimmed"}.get)
-    if st.query_params.get("run") != key or st.query_params.get("step") != str(step):
-        st.query_params.from_dict({"run": key, "step": str(step)})        # one URL update, not two
+    hidden = controls[4].segmented_control("Hidden regions", list(HIDDEN_CHOICES), key=HIDDEN_KEY,
+                                           required=True, format_func=HIDDEN_CHOICES.get) or "black"
+    link = share_params(key, step, hidden)
+    if dict(st.query_params) != link:
+        st.query_params.from_dict(link)                                    # one URL update, not two
 
     left, mid, right = st.columns([1.15, 1.6, 0.9], gap="medium")
     with left.container(key="step_image"):
@@ -149,11 +157,20 @@ def _step_body(exp: Explanation, key: str) -> None:
     with right:
         _step_panel(exp, step)
         st.download_button("PNG of this view", data=lambda: export.step_png(exp, step, hidden),
-                           file_name=f"lima-{key}-step{step}.png", mime="image/png", icon=":material/image:",
+                           file_name=f"{download_stem(exp, key)}-step{step}.png", mime="image/png", icon=":material/image:",
                            on_click="ignore", key="dl_step_png", width="stretch")
     url = (st.context.url or "").split("?")[0]
     st.caption("Share this view:")
-    st.code(f"{url}?run={key}&step={step}", language=None)
+    st.code(f"{url}?" + "&".join(f"{k}={v}" for k, v in link.items()), language=None)
+
+
+def share_params(key: str, step: int, hidden: str) -> dict[str, str]:
+    """The query parameters of a shared view: ``run`` and ``step`` (kept stable in every version,
+    since links live on in papers and slides), and ``hidden=dim`` when context is dimmed."""
+    params = {"run": key, "step": str(step)}
+    if hidden != "black":
+        params["hidden"] = hidden
+    return params
 
 
 def step_through(exp: Explanation, key: str) -> None:
@@ -166,32 +183,35 @@ def step_through(exp: Explanation, key: str) -> None:
 def _header(exp: Explanation) -> None:
     names = exp.class_names
     k = exp.minimal_subset_size
-    st.success(exp.readout(), icon=":material/lightbulb:")
-    cols = st.columns(6)
+    st.success(md(exp.readout()), icon=":material/lightbulb:")
+    cols = st.columns(5)
     cols[0].metric("Minimal subset", f"{k} of {exp.n_regions}", f"{100 * exp.area[k]:.0f} % of the image",
                    delta_color="off", delta_arrow="off")
-    cols[1].metric(f"p({names[exp.target]}) with it", f"{exp.insertion[k]:.3f}",
+    cols[1].metric(f"p({md(names[exp.target])}) with it", f"{exp.insertion[k]:.3f}",
                    f"{exp.insertion[k] - exp.insertion[-1]:+.3f} vs full image")
     cols[2].metric("Insertion AUC", f"{exp.insertion_auc:.3f}", help="Area under p(target) as regions are revealed "
                    "in ranked order, on the revealed-area axis (higher: the ranking finds the evidence early).")
     cols[3].metric("Deletion AUC", f"{exp.deletion_auc:.3f}", help="Area under p(target) as regions are removed in "
                    "ranked order (lower: removing the top regions destroys the evidence quickly).")
-    cols[4].metric("Forward passes", f"{exp.forward_passes:,}")
-    cols[5].metric("Time", f"{exp.wall_time_s:.1f} s", exp.device, delta_color="off", delta_arrow="off")
+    cols[4].metric("Forward passes", f"{exp.forward_passes:,}", f"{exp.wall_time_s:.1f} s · {md(exp.device)}",
+                   delta_color="off", delta_arrow="off")
+
+
+def _heatmap(exp: Explanation, kind: str, caption: str) -> None:
+    st.image(figures.heatmap_image(exp, kind), width=448, caption=caption)
+    components.colour_scale(figures.heatmap_scale(exp, kind), width=448)
 
 
 def _heatmaps(exp: Explanation) -> None:
     tabs = st.tabs(["True vs wrong", "Marginal gain", "Region rank", "Budgets"])
-    other = exp.class_name(exp.tracked) or "other"
+    target, other = md(exp.class_name(exp.target)), md(exp.class_name(exp.tracked) or "other")
     with tabs[0]:
-        st.image(figures.contrast_heatmap(exp), width=448,
-                 caption=f"Each region's gain in p({exp.class_name(exp.target)}) − p({other}) when added: "
-                         "blue supports the target, vermillion the other class. Outline: the minimal subset.")
+        _heatmap(exp, "contrast", f"Each region's gain in p({target}) − p({other}) when added: blue supports "
+                                  "the target, vermillion the other class. Outline: the minimal subset.")
     with tabs[1]:
-        st.image(figures.gain_heatmap(exp), width=448,
-                 caption=f"Each region's marginal gain in p({exp.class_name(exp.target)}) when it was added.")
+        _heatmap(exp, "gain", f"Each region's marginal gain in p({target}) when it was added.")
     with tabs[2]:
-        st.image(figures.rank_heatmap(exp), width=448, caption="Bright regions were chosen early.")
+        _heatmap(exp, "rank", "Bright regions were chosen early.")
     with tabs[3]:
         rows = [{"area budget": f"{int(100 * b.budget)} %",
                  f"highest p({exp.class_name(exp.target)})": None if b.highest is None else round(b.highest, 4),
@@ -202,22 +222,35 @@ def _heatmaps(exp: Explanation) -> None:
                    "share of the image, and where it is reached.")
 
 
+def download_stem(exp: Explanation, key: str) -> str:
+    """File-name stem of a run's downloads: no spaces, brackets or other odd characters."""
+    return f"lima-{safe_filename((exp.source.get('name') or 'image').rsplit('.', 1)[0], 40)}-{key[:8]}"
+
+
 def _exports(exp: Explanation, key: str) -> None:
     st.markdown("##### Export")
-    stem = f"lima-{(exp.source.get('name') or 'image').rsplit('.', 1)[0]}-{key[:8]}"
-    buttons = [
-        ("Figure (PNG)", lambda: export.composite(exp, "png"), f"{stem}.png", "image/png"),
-        ("Figure (SVG)", lambda: export.composite(exp, "svg"), f"{stem}.svg", "image/svg+xml"),
-        ("Figure (PDF)", lambda: export.composite(exp, "pdf"), f"{stem}.pdf", "application/pdf"),
-        ("Step-through (GIF)", lambda: export.step_gif(exp, st.session_state.get("hidden") or "black"), f"{stem}.gif", "image/gif"),
-        ("Result (JSON + NPZ)", lambda: export.result_zip(exp), f"{stem}-result.zip", "application/zip"),
-        ("Reference layout (npy/json)", lambda: export.reference_zip(exp), f"{stem}-reference.zip", "application/zip"),
-        ("Curves (CSV)", lambda: export.curves_csv(exp), f"{stem}-curves.csv", "text/csv"),
+    stem = download_stem(exp, key)
+    hidden = st.session_state.get(HIDDEN_KEY) or "black"
+    groups = [
+        ("Paper figure (regions, subset, contrast map with its scale, curves)", [
+            ("Figure (PNG)", lambda: export.composite(exp, "png"), f"{stem}.png", "image/png"),
+            ("Figure (SVG)", lambda: export.composite(exp, "svg"), f"{stem}.svg", "image/svg+xml"),
+            ("Figure (PDF)", lambda: export.composite(exp, "pdf"), f"{stem}.pdf", "application/pdf")]),
+        ("Step-through and data", [
+            ("Step-through (GIF)", lambda: export.step_gif(exp, hidden), f"{stem}-steps.gif", "image/gif"),
+            ("Curves (CSV)", lambda: export.curves_csv(exp), f"{stem}-curves.csv", "text/csv"),
+            ("Result (JSON + NPZ)", lambda: export.result_zip(exp), f"{stem}-result.zip", "application/zip"),
+            ("Reference layout (npy/json)", lambda: export.reference_zip(exp), f"{stem}-reference.zip",
+             "application/zip")]),
     ]
-    cols = st.columns(4)
-    for i, (label, make, name, mime) in enumerate(buttons):
-        cols[i % 4].download_button(label, data=make, file_name=name, mime=mime, on_click="ignore",
-                                    key=f"dl_{i}", width="stretch", icon=":material/download:")
+    index = 0
+    for title, buttons in groups:
+        # One full-width button a row: every label stays readable from 1280 to 1920 px wide.
+        st.caption(title)
+        for label, make, name, mime in buttons:
+            st.download_button(label, data=make, file_name=name, mime=mime, on_click="ignore",
+                               key=f"dl_{index}", width="stretch", icon=":material/download:")
+            index += 1
     st.caption("Every file carries its provenance: model and weights hash, image hash, regions and parameters, "
                "λ weights, pending samples, fill, versions, device and time.")
 

@@ -11,12 +11,13 @@ import streamlit as st
 from explainer import render, store
 from explainer.data import ImageItem
 from explainer.errors import LimaError
-from explainer.objective import DEFAULT_WEIGHTS, TERMS
+from explainer.objective import DEFAULT_WEIGHTS, TERMS, WEIGHT_RANGE
 from explainer.regions import REGION_METHODS, Param, region_stats
 from explainer.sam import sam_status
 from explainer.search import default_tracked, forward_pass_count, iter_search
 from ui import components, resources, state
 from ui.sidebar import Context
+from ui.text import md
 
 CPU_SLICO_SIZE = 36        # about 36 regions: a CPU run finishes in well under 30 s
 METHOD_ORDER = ("slico", "seeds", "slic", "felzenszwalb", "grid", "sam")
@@ -63,19 +64,19 @@ def _image_panel(ctx: Context, item: ImageItem) -> tuple[np.ndarray, np.ndarray]
     try:
         view = resources.view_of(ctx.model_key, ctx.set_key, item.key, clf, item)
     except LimaError as exc:
-        st.error(f"This image cannot be used: {exc}")
+        st.error(f"This image cannot be used: {md(exc)}")
         st.stop()
     probs = resources.probabilities(ctx.model_key, resources.digest(view), clf, view)
     pred = int(np.argmax(probs))
-    st.image(view, width="stretch", caption=f"What {clf.id} sees ({view.shape[0]}×{view.shape[1]})")
+    st.image(view, width="stretch", caption=f"What {md(clf.id)} sees ({view.shape[0]}×{view.shape[1]})")
     names = clf.class_names
     if pred == item.label:
-        st.success(f"Correct: **{names[pred]}** ({probs[pred]:.2f})", icon=":material/check_circle:")
+        st.success(f"Correct: **{md(names[pred])}** ({probs[pred]:.2f})", icon=":material/check_circle:")
     else:
-        st.error(f"True **{names[item.label]}** ({probs[item.label]:.2f}) · predicted **{names[pred]}** "
+        st.error(f"True **{md(names[item.label])}** ({probs[item.label]:.2f}) · predicted **{md(names[pred])}** "
                  f"({probs[pred]:.2f})", icon=":material/error:")
     top = np.argsort(-probs)[:5]
-    st.caption("Top 5: " + " · ".join(f"{names[i]} {probs[i]:.2f}" for i in top))
+    st.caption("Top 5: " + " · ".join(f"{md(names[i])} {probs[i]:.2f}" for i in top))
     return view, probs
 
 
@@ -153,7 +154,7 @@ def _regions_panel(ctx: Context, item: ImageItem, view: np.ndarray) -> tuple[np.
                           help="How the image is split into interpretable regions.")
     st.caption(REGION_METHODS[method].description)
     if method == "sam" and not status.available:
-        st.warning(status.reason, icon=":material/block:")
+        st.warning(md(status.reason), icon=":material/block:")
         return None, {"method": method}
     with st.expander("Parameters", expanded=False, icon=":material/tune:"):
         params = _region_params(method)
@@ -168,7 +169,7 @@ def _regions_panel(ctx: Context, item: ImageItem, view: np.ndarray) -> tuple[np.
         try:
             labels = resources.region_map(resources.digest(view), method, json.dumps(clean, sort_keys=True), view)
         except LimaError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return None, {"method": method, "params": clean}
     if labels is not None:
         stats = region_stats(labels)
@@ -181,10 +182,11 @@ def _regions_panel(ctx: Context, item: ImageItem, view: np.ndarray) -> tuple[np.
 def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int, int]:
     names = ctx.clf.class_names
     pred = int(np.argmax(probs))
-    modes = {"true": f"True class: {names[item.label]}", "predicted": f"Predicted class: {names[pred]}",
+    # Radio options are Markdown: class names of a user's model are escaped.
+    modes = {"true": f"True class: {md(names[item.label])}", "predicted": f"Predicted class: {md(names[pred])}",
              "other": "Another class"}
     if pred == item.label:
-        modes["predicted"] = f"Predicted (= true): {names[pred]}"
+        modes["predicted"] = f"Predicted (= true): {md(names[pred])}"
     mode = st.radio("Explain", list(modes), format_func=modes.get, persist_state="session", key="target_mode",
                     help="For a mistake the default asks: what evidence supports the right answer? "
                          "The other class is followed on the same path.")
@@ -197,7 +199,7 @@ def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int
     # Follow the prediction (or, when explaining the prediction of a mistake, the true class);
     # for a correct image the engine's default, the runner-up.
     tracked = item.label if target == pred != item.label else default_tracked(probs, target)
-    st.caption(f"Following **{names[tracked]}** on the same path.")
+    st.caption(f"Following **{md(names[tracked])}** on the same path.")
     return int(target), int(tracked)
 
 
@@ -212,7 +214,7 @@ def _search_panel(ctx: Context) -> dict:
         cols = st.columns(4)
         for col, term in zip(cols, TERMS):
             disabled = term == "effectiveness" and not ctx.clf.has_embeddings
-            weights[term] = col.number_input(term, 0.0, 1000.0, float(DEFAULT_WEIGHTS[term]), persist_state="session", key=f"w_{term}",
+            weights[term] = col.number_input(term, *WEIGHT_RANGE, float(DEFAULT_WEIGHTS[term]), persist_state="session", key=f"w_{term}",
                                              format="%.4g", disabled=disabled,
                                              help="Needs embeddings from the model." if disabled else None)
         f1, f2 = st.columns(2)
@@ -262,7 +264,7 @@ def cost_and_run(ctx: Context, plan: Plan) -> None:
                    icon=":material/history:")
     else:
         c1.info(f"**{n} regions** · up to **{passes:,} forward passes** · {components.format_seconds(passes / rate)} "
-                f"on {resources.device_name()} (this model runs {rate:.0f} images/s here)", icon=":material/timer:")
+                f"on {md(resources.device_name())} (this model runs {rate:.0f} images/s here)", icon=":material/timer:")
     busy = running is not None and running.active
     c2.button("Open saved run" if saved else "Run LiMA", type="primary", icon=":material/play_arrow:",
               on_click=start_run, args=(ctx, plan), disabled=busy, width="stretch", key="run_button")

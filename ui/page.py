@@ -1,16 +1,29 @@
-"""Page set-up shared by app.py and every file in pages/."""
+"""Page set-up shared by app.py and every file in pages/, and the pages' error boundary."""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
 import streamlit as st
 
+from explainer.errors import LimaError
 from ui import state
+from ui.text import md
 
 APP_TITLE = "LiMA Lens"
 EXPLAIN_PAGE = "pages/2_Explain.py"
 ERRORS_PAGE = "pages/1_Find_errors.py"
 RUNS_PAGE = "pages/3_Runs.py"
 HOME_PAGE = "app.py"
+# Served by the app itself: a ":material/…:" page icon makes the browser fetch the favicon from
+# an outside font host, and nothing the app does may need a host other than this one.
+FAVICON = Path(__file__).resolve().parents[1] / "assets" / "favicon.png"
+
+_LOG = logging.getLogger("lima_lens.ui")
 
 _CSS = """
 <style>
@@ -21,8 +34,33 @@ div[data-testid="stCaptionContainer"] p {margin-bottom: 0.1rem;}
 """
 
 
-def setup(title: str, icon: str = ":material/frame_inspect:") -> None:
+def setup(title: str) -> None:
     """set_page_config (first Streamlit call of every page), styles, session state."""
-    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide")
     st.markdown(_CSS, unsafe_allow_html=True)
     state.init_state()
+
+
+@contextmanager
+def boundary(what: str = "This page") -> Iterator[None]:
+    """Show expected failures (:class:`LimaError`) as a clear message, and unexpected ones as a
+    short note with an incident id while the traceback goes to the server log. Streamlit's own
+    control flow (``st.stop``, ``st.rerun``, page switches) derives from BaseException and
+    passes through untouched."""
+    try:
+        yield
+    except LimaError as exc:
+        st.error(md(exc), icon=":material/error:")
+    except Exception:                                    # noqa: BLE001 - the boundary's purpose
+        incident = uuid.uuid4().hex[:8]
+        _LOG.exception("unexpected error in %s (incident %s)", what, incident)
+        st.error(f"{what} hit an unexpected error (incident `{incident}`; the details are in the server "
+                 "log). Nothing was lost: saved runs and scans are on disk. Reload the page to go on.",
+                 icon=":material/error:")
+
+
+def render(title: str, body: Callable[[], None]) -> None:
+    """A page: set-up, then ``body`` inside the error boundary."""
+    setup(title)
+    with boundary(f"The {title} page"):
+        body()

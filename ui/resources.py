@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from explainer import data, regions, store
-from explainer.errors import DataError
+from explainer.errors import DataError, ModelError
 from explainer.models import Classifier, device_label, load_classifier, measure_throughput, pick_device
 from explainer.scan import ScanCache
 from ui.jobs import JobManager
@@ -80,17 +80,36 @@ def _classifier(choice_json: str, device: str) -> Classifier:
     return load_classifier(c.model_name, device=device)
 
 
+def _device_setting() -> str:
+    return os.environ.get("LIMA_DEVICE", "auto")
+
+
 def classifier(choice: ModelChoice) -> Classifier:
     """The chosen classifier on this machine's device (raises ModelError/DataError)."""
-    return _classifier(choice.to_json(), os.environ.get("LIMA_DEVICE", "auto"))
+    return _classifier(choice.to_json(), _device_setting())
+
+
+def device_error() -> str | None:
+    """Why the configured device cannot be used (a bad LIMA_DEVICE), or None when it can."""
+    try:
+        pick_device(_device_setting())
+    except ModelError as exc:
+        return f"LIMA_DEVICE={_device_setting()!r} cannot be used: {exc}"
+    return None
 
 
 def device_name() -> str:
-    return device_label(pick_device(os.environ.get("LIMA_DEVICE", "auto")))
+    try:
+        return device_label(pick_device(_device_setting()))
+    except ModelError:
+        return "no usable device (see Home)"
 
 
 def on_gpu() -> bool:
-    return pick_device(os.environ.get("LIMA_DEVICE", "auto")).type == "cuda"
+    try:
+        return pick_device(_device_setting()).type == "cuda"
+    except ModelError:
+        return False
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -121,12 +140,19 @@ def job_manager() -> JobManager:
 
 @st.cache_resource(show_spinner=False)
 def run_store() -> store.RunStore:
-    return store.RunStore(os.environ.get("LIMA_RUNS_DIR") or None)
+    """The run store; on the first use in this process, the leftovers of saves that a killed
+    process interrupted are removed (never a finished run, never a live write)."""
+    runs = store.RunStore(os.environ.get("LIMA_RUNS_DIR") or None)
+    runs.clean_interrupted_writes()
+    return runs
 
 
 @st.cache_resource(show_spinner=False)
 def scan_cache() -> ScanCache:
-    return ScanCache(os.environ.get("LIMA_SCANS_DIR") or None)
+    cache = ScanCache(os.environ.get("LIMA_SCANS_DIR") or None)
+    if cache.root.is_dir():
+        store.remove_stale_temporaries(cache.root)
+    return cache
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -12,6 +12,7 @@ from explainer.errors import LimaError
 from explainer.models import Classifier
 from ui import resources, state
 from ui.resources import ModelChoice, SetChoice
+from ui.text import md
 
 MODEL_KINDS = {"builtin": "Built-in EfficientNet-Lite0", "torchvision": "torchvision model",
                "torchscript": "My TorchScript model"}
@@ -37,14 +38,14 @@ class Context:
 
     def require_model(self) -> Classifier:
         if self.clf is None:
-            st.error(f"The model could not be loaded: {self.clf_error}")
+            st.error(f"The model could not be loaded: {md(self.clf_error)}")
             st.info("Choose another model in the sidebar. Saved runs stay available on the Runs page.")
             st.stop()
         return self.clf
 
     def require_set(self) -> ImageSet:
         if self.image_set is None:
-            st.error(f"The image set could not be opened: {self.set_error}")
+            st.error(f"The image set could not be opened: {md(self.set_error)}")
             st.stop()
         return self.image_set
 
@@ -107,11 +108,11 @@ def _set_picker() -> SetChoice:
         options = _server_candidates(root)
         if not state.get("set_choice").path and options:
             state.put("set_choice", replace(state.get("set_choice"), path=options[0]))
-        _bound(f"Path under {root}", st.text_input, "_set_path", "set_choice", "path", value=None,
+        _bound(f"Path under {md(root)}", st.text_input, "_set_path", "set_choice", "path", value=None,
                help="A folder with one sub-folder per class, a label list (<file> <class index> per line, as in "
                     "the LiMA reference code) or a CSV with path and label columns.")
         if options:
-            st.caption("Found under the data root: " + ", ".join(f"`{o}`" for o in options[:8])
+            st.caption("Found under the data root: " + ", ".join(md(o) for o in options[:8])
                        + (" …" if len(options) > 8 else ""))
     return state.get("set_choice")
 
@@ -138,7 +139,7 @@ def context() -> Context:
             ctx.clf = resources.classifier(model_choice)
         except LimaError as exc:
             ctx.clf_error = str(exc)
-            st.error(ctx.clf_error)
+            st.error(md(ctx.clf_error))
         set_choice = _set_picker()
         if ctx.clf is not None:
             try:
@@ -147,8 +148,8 @@ def context() -> Context:
                     st.caption(f"{len(ctx.image_set.problems)} entries skipped (see Find errors).")
             except LimaError as exc:
                 ctx.set_error = str(exc)
-                st.warning(ctx.set_error)
-        st.caption(f"Device: **{resources.device_name()}**")
+                st.warning(md(ctx.set_error))
+        st.caption(f"Device: **{md(resources.device_name())}**")
         _running_jobs()
     return ctx
 
@@ -156,4 +157,4 @@ def context() -> Context:
 def _running_jobs() -> None:
     active = resources.job_manager().active()
     if active:
-        st.caption("Running now: " + "; ".join(f"{j.label} ({100 * j.fraction:.0f} %)" for j in active))
+        st.caption("Running now: " + "; ".join(f"{md(j.label)} ({100 * j.fraction:.0f} %)" for j in active))
