@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from app_helpers import new_app, wait_until
+from helpers import ROOT
+from streamlit.testing.v1 import AppTest
 from explainer.data import demo_set
 from explainer.sam import SAM_ENV_VAR
 from ui import resources
@@ -18,12 +22,17 @@ ERRORS = "pages/1_Find_errors.py"
 RUNS = "pages/3_Runs.py"
 
 
+def unescape(markdown: str) -> str:
+    """What a reader sees of Markdown that ``ui.text.md`` escaped: no backslashes, no joiners."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
 def texts(at) -> str:
-    """All visible text of the app (markdown, captions, alerts, metrics), joined."""
+    """All visible text of the app (markdown, captions, alerts, metrics), joined and unescaped."""
     parts = [e.value for kind in ("markdown", "caption", "success", "info", "warning", "error", "title", "subheader")
              for e in at.get(kind)]
     parts += [f"{m.label} {m.value}" for m in at.metric]
-    return "\n".join(str(p) for p in parts)
+    return unescape("\n".join(str(p) for p in parts))
 
 
 def demo_truth(lite0):
@@ -71,16 +80,37 @@ def test_a_second_visit_reads_the_cached_scan_at_once():
     assert not at.get("progress")
 
 
+def click_confusion_row(at, row: int):
+    """Select a row of the confusion table as a click does (its key carries a generation)."""
+    key = f"confusions_{at.session_state['_confusions_gen']}"
+    at.session_state[key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return at.run()
+
+
 def test_confusion_click_and_filters_narrow_the_gallery():
     at = scanned_errors_page()
     total = len([b for b in at.button if b.label == "Explain"])
     assert total >= 2
-    at.session_state["confusions"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
-    at.run()
+    click_confusion_row(at, 0)
     assert len([b for b in at.button if b.label == "Explain"]) == 1
-    at.session_state["confusions"] = {"selection": {"rows": [], "columns": [], "cells": []}}
     at.text_input(key="filter_query").input("zzzz-no-such-class").run()
     assert len([b for b in at.button if b.label == "Explain"]) == 0
+
+
+def test_a_confusion_row_shows_in_the_filter_boxes(lite0):
+    at = scanned_errors_page()
+    click_confusion_row(at, 0)
+    true_box, pred_box = at.selectbox(key="filter_true"), at.selectbox(key="filter_pred")
+    assert true_box.value != -1 and pred_box.value != -1                  # not "any"
+    card = next(b for b in at.button if b.label == "Explain").key.removeprefix("explain_")
+    scan = resources.scan_cache().get(lite0, demo_set(lite0.class_names))
+    row = scan.row(card)
+    assert (row.label, row.pred) == (true_box.value, pred_box.value)
+    # The boxes are now the filter: setting one back to "any" widens the gallery again.
+    true_box.set_value(-1).run()
+    pred_box = at.selectbox(key="filter_pred")
+    pred_box.set_value(-1).run()
+    assert len([b for b in at.button if b.label == "Explain"]) >= 2
 
 
 def test_explain_button_opens_the_image_on_the_explain_page():
@@ -264,5 +294,163 @@ def test_uploads_accept_odd_modes_and_refuse_broken_files():
     at.selectbox(key="upload_label").set_value(967).run()
     next(b for b in at.button if b.label == "Add to my uploads").click().run()
     assert not at.exception
-    assert any("broken.png" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("broken.png" in unescape(e.value) for e in at.error), [e.value for e in at.error]
     assert len(at.session_state["uploads"]) == 2
+
+
+# -- issue #6: hostile input through the pages -------------------------------------------------------------------
+
+BAD_RUN_VALUES = ["../../etc/passwd", "<script>alert(1)</script>", "." * 3000, "abc\x00def", "a" * 5000,
+                  "[x](javascript:alert(1))", ":red[boom]"]
+
+
+@pytest.mark.parametrize("value", BAD_RUN_VALUES, ids=lambda v: repr(v)[:24])
+def test_a_link_with_any_run_value_says_it_is_not_here(value):
+    at = new_app()
+    at.query_params["run"] = value
+    at.query_params["step"] = "3"
+    at.switch_page(EXPLAIN).run()
+    assert not at.exception
+    warnings = [unescape(w.value) for w in at.warning]
+    assert any("is not on this server" in w for w in warnings), warnings
+    assert "run" not in at.query_params and "step" not in at.query_params
+    # The value is shown literally (escaped), never as markup, and cut when long.
+    shown = next(w.value for w in at.warning if "is not on this server" in unescape(w.value))
+    assert len(shown) < 400 and "](" not in shown.replace("\\](", "").replace("\\(", "")
+
+
+def test_a_malformed_run_folder_is_listed_as_unreadable_and_good_runs_still_open(tmp_path, tiny_exp):
+    runs = resources.run_store()
+    good = "goodrun00000000000001"
+    runs.save(tiny_exp, good)
+    bad = runs.root / "badrun00000000000001"
+    bad.mkdir(parents=True, exist_ok=True)
+    (bad / "explanation.json").write_text(json.dumps({"format": "lima-lens/explanation/1", "summary": None}))
+    try:
+        at = new_app()
+        at.switch_page(RUNS).run()
+        assert not at.exception
+        assert good in list(at.dataframe[0].value["key"])
+        assert any("cannot be read" in e.label for e in at.expander)
+        assert "badrun00000000000001" in "\n".join(t.value for t in at.text)
+    finally:
+        runs.delete(good)
+        runs.delete("badrun00000000000001")
+
+
+def test_a_bad_lima_device_is_a_clear_message_on_home(monkeypatch):
+    monkeypatch.setenv("LIMA_DEVICE", "tpu")
+    at = new_app()
+    assert not at.exception
+    body = texts(at)
+    assert "LIMA_DEVICE='tpu' cannot be used" in body and "unknown device 'tpu'" in body
+    at.switch_page(ERRORS).run()
+    assert not at.exception and "unknown device" in texts(at)
+
+
+def test_the_server_shows_no_error_details_and_the_boundary_catches_failures():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+
+    def script():
+        from explainer.errors import DataError
+        from ui import page
+
+        with page.boundary("Test"):
+            raise DataError("the set [x](javascript:1) is empty")
+        with page.boundary("Test"):
+            raise KeyError("an unexpected bug")
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    errors = [unescape(e.value) for e in at.error]
+    assert errors[0] == "the set [x](javascript:1) is empty"
+    assert "unexpected error (incident" in errors[1] and "KeyError" not in errors[1]
+
+
+def test_file_and_class_names_are_shown_literally_in_the_gallery():
+    at = new_app()
+    at.switch_page(ERRORS).run()
+    names = ["[click me](javascript:alert(2)).png", ":red[x].png"]
+    uploader = at.file_uploader(key="upload_files")
+    for name in names:
+        uploader = uploader.upload(name, _png_bytes(), "image/png")
+    uploader.run()
+    at.selectbox(key="upload_label").set_value(1).run()                  # goldfish: a mistake for sure
+    next(b for b in at.button if b.label == "Add to my uploads").click().run()
+    at.selectbox(key="_set_kind").set_value("uploads").run()
+    at = wait_until(at, lambda a: any(m.label == "Accuracy" for m in a.metric))
+    cards = [m.value for m in at.markdown if m.value.startswith("**")]
+    for name in names:
+        assert any(unescape(c) == f"**{name}**" for c in cards), cards
+    assert not any("](javascript" in c or c.startswith("**:red[") for c in cards)
+
+
+def test_an_unknown_image_link_is_named_and_removed():
+    at = new_app()
+    at.query_params["image"] = "no/such/image.jpg"
+    at.switch_page(EXPLAIN).run()
+    assert not at.exception
+    assert "The linked image no/such/image.jpg is not in the image set" in texts(at)
+    assert "image" not in at.query_params
+
+
+def test_a_link_carries_black_or_dimmed_and_old_links_still_work():
+    at = new_app()
+    at.switch_page(EXPLAIN).run()
+    run_small_explanation(at)
+    key = at.session_state["run_key"]
+    dimmed = new_app()
+    for name, value in (("run", key), ("step", "2"), ("hidden", "dim")):
+        dimmed.query_params[name] = value
+    dimmed.switch_page(EXPLAIN).run()
+    assert dimmed.session_state["hidden"] == "dim" and dimmed.slider(key="step").value == 2
+    assert str(dimmed.query_params["hidden"]).strip("[]'\"") == "dim"
+    assert any("hidden=dim" in c.value and f"run={key}" in c.value for c in dimmed.code)
+    plain = new_app()                                        # a link from version 0.1: run and step only
+    plain.query_params["run"] = key
+    plain.query_params["step"] = "1"
+    plain.switch_page(EXPLAIN).run()
+    assert plain.session_state["hidden"] == "black" and plain.slider(key="step").value == 1
+    assert "hidden" not in plain.query_params
+    assert any("hidden" not in c.value and f"run={key}&step=1" in c.value for c in plain.code)
+
+
+def test_a_result_shows_a_colour_scale_for_every_heatmap():
+    at = new_app()
+    at.switch_page(EXPLAIN).run()
+    run_small_explanation(at)
+    scales = [h for h in at.get("html") if "lima-colour-scale" in h.proto.body]
+    assert len(scales) == 3
+    assert any("ranked first" in h.proto.body for h in scales)
+    assert any("supports" in h.proto.body for h in scales)
+
+
+def test_download_names_have_no_spaces_or_brackets(tiny_exp):
+    import dataclasses
+
+    from ui.explain_result import download_stem
+
+    for name in ("my photo (1).jpg", "[a]{b} c.png", "..hidden", "ünïcode ñame.JPEG", ""):
+        stem = download_stem(dataclasses.replace(tiny_exp, source={"name": name}), "0123456789abcdef")
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", stem), stem
+
+
+def test_runs_page_has_thumbnails_and_delete_asks_first(tiny_exp):
+    runs = resources.run_store()
+    key = "deleteme000000000001"
+    runs.save(tiny_exp, key)
+    at = new_app()
+    at.switch_page(RUNS).run()
+    table = at.dataframe[0].value
+    row = list(table["key"]).index(key)
+    assert str(table["view"][row]).startswith("data:image/jpeg;base64,")
+    at.session_state["runs_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="delete_run").click().run()
+    assert runs.has(key)                                      # nothing deleted yet: a dialog asks
+    assert {"confirm_delete", "cancel_delete"} <= {b.key for b in at.button}
+    # (Confirming runs the dialog as a fragment, which AppTest cannot do: the browser test confirms.)
+    runs.delete(key)

@@ -34,10 +34,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+FIXTURE_RUNS = ROOT / "tests" / "fixtures" / "runs_v0_1"
+
+
 @pytest.fixture(scope="session")
-def server_url():
+def server_cache():
+    """The server's cache folder; it starts with the runs saved by version 0.1 (old share links)."""
+    cache = Path(tempfile.mkdtemp(prefix="lima-e2e-"))
+    shutil.copytree(FIXTURE_RUNS, cache / "runs")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def server_url(server_cache):
     port = _free_port()
-    cache = tempfile.mkdtemp(prefix="lima-e2e-")
+    cache = str(server_cache)
     env = dict(os.environ, LIMA_RUNS_DIR=f"{cache}/runs", LIMA_SCANS_DIR=f"{cache}/scans", LIMA_SAM_DIR=f"{cache}/sam",
                LIMA_DATA_ROOT=f"{cache}/data")
     env.pop("LIMA_SAM_CHECKPOINT", None)
