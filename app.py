@@ -24,17 +24,23 @@ def main() -> None:
         "the model's belief, using nothing but the model's outputs.  \n"
         "Then step through the ranking region by region: the insertion curves of the true and the predicted class, "
         "the minimal subset of regions that is enough, heatmaps and faithfulness scores, all exportable with full "
-        "provenance.")
+        "provenance."
+    )
     if HERO.is_file():
-        st.image(str(HERO), width="stretch",
-                 caption="A mistake explained: EfficientNet-Lite0 calls this launch a missile. Nine regions (25 % of "
-                         "the image: sky and launch towers) raise p(space shuttle) from 0.06 to 0.76, while the "
-                         "rocket's body supports missile (vermillion). Curves: the true class in blue, the predicted "
-                         "one in vermillion.")
+        st.image(
+            str(HERO),
+            width="stretch",
+            caption="A mistake explained: EfficientNet-Lite0 calls this launch a missile. Nine regions (25 % of "
+            "the image: sky and launch towers) raise p(space shuttle) from 0.06 to 0.76, while the "
+            "rocket's body supports missile (vermillion). Curves: the true class in blue, the predicted "
+            "one in vermillion.",
+        )
     device_problem = resources.device_error()
     if device_problem:
-        st.error(md(device_problem) + "  \nSet `LIMA_DEVICE` to `auto`, `cpu`, `cuda` or `cuda:N` and restart "
-                 "the server.", icon=":material/memory:")
+        st.error(
+            md(device_problem) + "  \nSet `LIMA_DEVICE` to `auto`, `cpu`, `cuda` or `cuda:N` and restart the server.",
+            icon=":material/memory:",
+        )
 
     ctx = sidebar.context()
     st.subheader("Current set-up")
@@ -42,22 +48,31 @@ def main() -> None:
     with c1.container(border=True):
         st.markdown("**Model**")
         if ctx.clf is not None:
-            st.markdown(f"{md(ctx.clf.id)}  \n{ctx.clf.num_classes} classes · {ctx.clf.size}×{ctx.clf.size} px  \n"
-                        f"weights `{ctx.clf.weights_hash[:12]}…`")
+            st.markdown(
+                f"{md(ctx.clf.id)}  \n{ctx.clf.num_classes} classes · {ctx.clf.size}×{ctx.clf.size} px  \n"
+                f"weights `{ctx.clf.weights_hash[:12]}…`"
+            )
         else:
             st.error(md(ctx.clf_error))
     with c2.container(border=True):
         st.markdown("**Image set**")
         if ctx.image_set is not None:
-            st.markdown(f"{md(ctx.image_set.name)}  \n{len(ctx.image_set)} images"
-                        + (f" · {len(ctx.image_set.problems)} skipped" if ctx.image_set.problems else ""))
+            st.markdown(
+                f"{md(ctx.image_set.name)}  \n{len(ctx.image_set)} images"
+                + (f" · {len(ctx.image_set.problems)} skipped" if ctx.image_set.problems else "")
+            )
         else:
             st.warning(md(ctx.set_error or "No image set."))
     with c3.container(border=True):
         st.markdown("**Device**")
-        st.markdown(md(resources.device_name()) + (
-            "  \nGPU: SAM and large searches are fast." if resources.on_gpu()
-            else "  \nCPU: superpixel runs take seconds; SAM is slow."))
+        st.markdown(
+            md(resources.device_name())
+            + (
+                "  \nGPU: SAM and large searches are fast."
+                if resources.on_gpu()
+                else "  \nCPU: superpixel runs take seconds; SAM is slow."
+            )
+        )
     with c4.container(border=True):
         st.markdown("**SAM**")
         status = sam_status()
@@ -69,12 +84,17 @@ def main() -> None:
                 st.markdown(md(status.reason))
 
     st.subheader("Where next")
-    st.page_link(page.ERRORS_PAGE, label="Find errors: accuracy, top confusions, the most confidently wrong images",
-                 icon=":material/search:")
-    st.page_link(page.EXPLAIN_PAGE, label="Explain: regions, LiMA search, step through the result, export",
-                 icon=":material/frame_inspect:")
-    st.page_link(page.RUNS_PAGE, label="Saved runs: reopen or delete earlier explanations",
-                 icon=":material/history:")
+    st.page_link(
+        page.ERRORS_PAGE,
+        label="Find errors: accuracy, top confusions, the most confidently wrong images",
+        icon=":material/search:",
+    )
+    st.page_link(
+        page.EXPLAIN_PAGE,
+        label="Explain: regions, LiMA search, step through the result, export",
+        icon=":material/frame_inspect:",
+    )
+    st.page_link(page.RUNS_PAGE, label="Saved runs: reopen or delete earlier explanations", icon=":material/history:")
 
 
 page.render("Home", main)

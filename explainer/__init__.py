@@ -10,13 +10,26 @@
 The engine never imports streamlit; the dashboard (app.py, pages/) only calls it.
 """
 
-__version__ = "0.1.0"
+from explainer.config import SearchOptions
+from explainer.errors import LimaError
+from explainer.explanation import Explanation
+from explainer.models import Classifier, load_classifier
+from explainer.objective import Weights
+from explainer.regions import REGION_METHODS, RegionSpec, propose_regions
+from explainer.search import explain, iter_search
+from explainer.version import __version__
 
-from explainer.errors import LimaError  # noqa: E402
-from explainer.explanation import Explanation  # noqa: E402
-from explainer.models import Classifier, load_classifier  # noqa: E402
-from explainer.regions import REGION_METHODS, propose_regions  # noqa: E402
-from explainer.search import explain, iter_search  # noqa: E402
-
-__all__ = ["load_classifier", "propose_regions", "explain", "iter_search", "Explanation", "Classifier",
-           "REGION_METHODS", "LimaError", "__version__"]
+__all__ = [
+    "REGION_METHODS",
+    "Classifier",
+    "Explanation",
+    "LimaError",
+    "RegionSpec",
+    "SearchOptions",
+    "Weights",
+    "__version__",
+    "explain",
+    "iter_search",
+    "load_classifier",
+    "propose_regions",
+]

@@ -20,9 +20,34 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from explainer.models import Classifier, device_label, measure_throughput
+from explainer.models import Classifier, device_label
 from explainer.regions import slico_for_count
 from explainer.search import explain
+
+
+def measure_throughput(
+    clf: Classifier, batch_size: int | None = None, seconds: float = 3.0, min_batches: int = 3
+) -> float:
+    """The classifier's plain batched throughput in images per second.
+
+    Random composited-looking inputs already on the device, ``batch_size`` a batch (default: the
+    classifier's), one warm-up batch, then at least ``min_batches`` batches or ``seconds``.
+    """
+    b = batch_size or clf.batch_size
+    x = torch.rand(b, 3, clf.size, clf.size, device=clf.device)
+    clf.probs(x)
+    _sync(clf.device)
+    done, start = 0, time.perf_counter()
+    while done < min_batches * b or time.perf_counter() - start < seconds:
+        clf.probs(x).sum().item()
+        done += b
+    _sync(clf.device)
+    return done / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _rss_bytes() -> int:
@@ -48,7 +73,7 @@ class PeakMemory:
         while not self._stop.wait(self.interval):
             self.peak = max(self.peak, _rss_bytes())
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             self.baseline = torch.cuda.memory_allocated(self.device)
@@ -77,16 +102,16 @@ class PeakMemory:
 
 @dataclass
 class BenchRow:
-    requested: int              # the region count asked for
-    regions: int                # the count SLICO actually gave (as close as it gets)
+    requested: int  # the region count asked for
+    regions: int  # the count SLICO actually gave (as close as it gets)
     search: str
     pending: int
     batch_size: int
     forward_passes: int
     seconds: float
-    search_rate: float          # forward passes per second inside the search
-    plain_rate: float           # the classifier's plain batched throughput (images/s)
-    ratio: float                # search_rate / plain_rate
+    search_rate: float  # forward passes per second inside the search
+    plain_rate: float  # the classifier's plain batched throughput (images/s)
+    ratio: float  # search_rate / plain_rate
     peak_mib: float
     added_mib: float
     insertion_auc: float
@@ -99,8 +124,12 @@ def reference_pipeline_rate(clf: Classifier, view: np.ndarray, labels: np.ndarra
     from PIL import Image
     from torchvision import transforms
 
-    tf = transforms.Compose([transforms.Resize((clf.size, clf.size), interpolation=transforms.InterpolationMode.BICUBIC),
-                             transforms.ToTensor()])
+    tf = transforms.Compose(
+        [
+            transforms.Resize((clf.size, clf.size), interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.ToTensor(),
+        ]
+    )
     n = int(labels.max()) + 1
     regions = [view * (labels == i)[..., None] for i in range(n)]
     rng = np.random.default_rng(0)
@@ -115,8 +144,15 @@ def reference_pipeline_rate(clf: Classifier, view: np.ndarray, labels: np.ndarra
     return done / (time.perf_counter() - start)
 
 
-def bench_one(clf: Classifier, view: np.ndarray, n_regions: int, search: str = "bidirectional",
-              pending: int = 8, target: int = 281, plain_seconds: float = 3.0) -> BenchRow:
+def bench_one(
+    clf: Classifier,
+    view: np.ndarray,
+    n_regions: int,
+    search: str = "bidirectional",
+    pending: int = 8,
+    target: int = 281,
+    plain_seconds: float = 3.0,
+) -> BenchRow:
     """One explanation with about ``n_regions`` SLICO regions (the nearest count SLICO gives on
     this view), bracketed by two throughput runs."""
     labels, _ = slico_for_count(view, n_regions)
@@ -126,34 +162,68 @@ def bench_one(clf: Classifier, view: np.ndarray, n_regions: int, search: str = "
     after = measure_throughput(clf, seconds=plain_seconds)
     plain = (before + after) / 2
     rate = exp.forward_passes / exp.wall_time_s
-    return BenchRow(n_regions, exp.n_regions, search, pending, clf.batch_size, exp.forward_passes, exp.wall_time_s, rate, plain,
-                    rate / plain, mem.peak_mib, mem.added_mib, exp.insertion_auc, exp.deletion_auc)
+    return BenchRow(
+        n_regions,
+        exp.n_regions,
+        search,
+        pending,
+        clf.batch_size,
+        exp.forward_passes,
+        exp.wall_time_s,
+        rate,
+        plain,
+        rate / plain,
+        mem.peak_mib,
+        mem.added_mib,
+        exp.insertion_auc,
+        exp.deletion_auc,
+    )
 
 
-def run_bench(clf: Classifier, view: np.ndarray, region_counts=(25, 49, 100), search: str = "bidirectional",
-              pending: int = 8, target: int = 281, reference: bool = True, log=print,
-              plain_seconds: float = 3.0) -> dict:
+def run_bench(
+    clf: Classifier,
+    view: np.ndarray,
+    region_counts=(25, 49, 100),
+    search: str = "bidirectional",
+    pending: int = 8,
+    target: int = 281,
+    reference: bool = True,
+    log=print,
+    plain_seconds: float = 3.0,
+) -> dict:
     """The whole benchmark; ``log`` receives one line per result. Returns a JSON-able dict."""
-    log(f"model {clf.id} on {device_label(clf.device)}, batch size {clf.batch_size}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} CPU threads")
+    log(
+        f"model {clf.id} on {device_label(clf.device)}, batch size {clf.batch_size}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     rows = []
     for n in region_counts:
         row = bench_one(clf, view, n, search, pending, target, plain_seconds)
         rows.append(row)
         asked = "" if row.requested == row.regions else f" (asked for {row.requested})"
-        log(f"N={row.regions:3d}{asked} {row.search} p={row.pending}: {row.seconds:7.2f} s, {row.forward_passes} passes, "
+        log(
+            f"N={row.regions:3d}{asked} {row.search} p={row.pending}: {row.seconds:7.2f} s, "
+            f"{row.forward_passes} passes, "
             f"{row.search_rate:7.1f} passes/s in search vs {row.plain_rate:7.1f} plain -> ratio {row.ratio:.3f}; "
-            f"peak memory {row.peak_mib:.0f} MiB (+{row.added_mib:.0f})")
-    out = {"model": clf.id, "device": device_label(clf.device), "batch_size": clf.batch_size,
-           "torch": torch.__version__, "rows": [asdict(r) for r in rows]}
+            f"peak memory {row.peak_mib:.0f} MiB (+{row.added_mib:.0f})"
+        )
+    out = {
+        "model": clf.id,
+        "device": device_label(clf.device),
+        "batch_size": clf.batch_size,
+        "torch": torch.__version__,
+        "rows": [asdict(r) for r in rows],
+    }
     if reference:
         labels, _ = slico_for_count(view, 49)
         n_images = 8 * clf.batch_size if clf.device.type == "cpu" else 4 * clf.batch_size
         ref = reference_pipeline_rate(clf, view, labels, n_images)
         plain = measure_throughput(clf, seconds=plain_seconds)
         out["reference_pipeline"] = {"images_per_s": ref, "plain_images_per_s": plain, "ratio": ref / plain}
-        log(f"reference-style input pipeline (numpy merge + per-image PIL transform): {ref:.1f} images/s "
-            f"vs {plain:.1f} plain -> ratio {ref / plain:.3f}")
+        log(
+            f"reference-style input pipeline (numpy merge + per-image PIL transform): {ref:.1f} images/s "
+            f"vs {plain:.1f} plain -> ratio {ref / plain:.3f}"
+        )
     return out
 
 
@@ -165,10 +235,18 @@ def scan_bench(clf: Classifier, image_set, log=print) -> dict:
     result = scan(clf, image_set)
     plain = (plain_before + measure_throughput(clf, seconds=3.0)) / 2
     rate = len(result.rows) / result.elapsed_s
-    out = {"images": len(result.rows), "seconds": result.elapsed_s, "images_per_s": rate,
-           "plain_images_per_s": plain, "ratio": rate / plain, "accuracy": result.accuracy,
-           "mistakes": len(result.mistakes())}
-    log(f"scan of {image_set.name}: {out['images']} images in {out['seconds']:.1f} s = {rate:.1f} images/s vs "
+    out = {
+        "images": len(result.rows),
+        "seconds": result.elapsed_s,
+        "images_per_s": rate,
+        "plain_images_per_s": plain,
+        "ratio": rate / plain,
+        "accuracy": result.accuracy,
+        "mistakes": len(result.mistakes()),
+    }
+    log(
+        f"scan of {image_set.name}: {out['images']} images in {out['seconds']:.1f} s = {rate:.1f} images/s vs "
         f"{plain:.1f} plain -> ratio {out['ratio']:.3f}; accuracy {100 * result.accuracy:.1f} % "
-        f"({out['mistakes']} mistakes)")
+        f"({out['mistakes']} mistakes)"
+    )
     return out

@@ -1,6 +1,10 @@
-"""Command line: ``python -m explainer {explain,scan,regions,bench}``.
+"""Command line: ``python -m explainer {explain,scan,regions,bench}`` (also installed as ``lima``).
 
-Bad arguments and bad inputs print one line (``lima: error: ...``) and exit with status 2.
+The search flags (``--search``, ``--pending``, ``--weights``, ``--fill``, ``--tolerance``) are
+generated from :class:`explainer.config.SearchOptions`, region parameters (``--param
+NAME=VALUE``) are read by the chosen method's options class, and model names by the model
+registry: defaults, ranges and help are defined once, in the engine. Bad arguments and bad
+inputs print one line (``lima: error: ...``) and exit with status 2.
 """
 
 from __future__ import annotations
@@ -10,14 +14,21 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
+from explainer.config import SearchOptions
+from explainer.errors import LimaError, SearchError
+from explainer.options import Options, parse_pairs
+
 EXIT_BAD_INPUT = 2
+OptionsT = TypeVar("OptionsT", bound=Options)
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:            # one line, not argparse's usage block
+    def error(self, message: str) -> None:  # type: ignore[override]  # one line, not the usage
         raise SystemExit(_fail(f"{message} (see {self.prog} --help)"))
 
 
@@ -26,34 +37,74 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _key_values(items: list[str], what: str, split_commas: bool = True) -> dict:
-    """["a=1", "b=x"] -> {"a": 1, "b": "x"} with numbers parsed; with ``split_commas`` an item
-    may hold several pairs ("a=1,b=2")."""
-    out = {}
-    for item in items:
-        for part in filter(None, item.split(",") if split_commas else [item]):
-            key, sep, value = part.partition("=")
-            if not sep or not key.strip():
-                raise ValueError(f"{what} must look like name=value, got {part!r}")
-            out[key.strip()] = _number(value.strip())
-    return out
+# -- flags generated from options dataclasses ------------------------------------------------------------
 
 
-def _number(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return None if text.lower() == "none" else text
+def add_option_flags(parser: argparse.ArgumentParser, options: type[Options], skip: tuple[str, ...] = ()) -> None:
+    """One ``--name`` flag per field of ``options`` (nested options take ``name=value`` pairs).
+
+    Values stay text here: :meth:`Options.parse` converts and validates them, so every message
+    about a bad value comes from the one definition of the option.
+    """
+    for f in options.specs():
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default.to_dict() if isinstance(f.default, Options) else f.default
+        help_text = f"{f.spec.help} (default: {_show(default)})"
+        if f.kind == "options":
+            names = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in default.items())
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                action="append",
+                default=[],
+                metavar="NAME=VALUE",
+                help=f"{f.spec.help} e.g. {names}; missing names keep their defaults",
+            )
+        elif f.kind == "choice":
+            parser.add_argument(flag, dest=f.name, choices=list(f.spec.choices), default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, metavar=f.kind.upper(), help=help_text)
+
+
+def options_from_args(options: type[OptionsT], args: argparse.Namespace) -> OptionsT:
+    """The options object from the flags :func:`add_option_flags` added (defaults where unset)."""
+    values: dict[str, Any] = {}
+    for f in options.specs():
+        given = getattr(args, f.name, None)
+        if f.kind == "options":
+            if given:
+                nested = f.options_type
+                assert nested is not None
+                values[f.name] = nested.parse(parse_pairs(given, f"--{f.name}", nested.error))
+        elif given is not None:
+            values[f.name] = given
+    text = {k: v for k, v in values.items() if isinstance(v, str)}
+    return options.parse(text).replace(**{k: v for k, v in values.items() if not isinstance(v, str)})
+
+
+def _show(value: Any) -> str:
+    return "automatic" if value is None else str(value)
+
+
+# -- model, regions, sets ------------------------------------------------------------------------------------
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (default, offline), torchvision:<name>, torchscript:<file>, checkpoint:<file>")
-    p.add_argument("--class-names", help="class-names file for torchscript:/checkpoint: models (one per line)")
+    from explainer.models import list_sources
+    from explainer.models.registry import example_spec
+
+    names = ", ".join(example_spec(s) for s in list_sources())
+    p.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help=f"the classifier: {names} (default: the built-in efficientnet_lite0, offline)",
+    )
+    p.add_argument("--class-names", help="class-names file for user models (one per line; line i = class i-1)")
     p.add_argument("--allow-pickle", action="store_true", help="allow checkpoint: files (unpickling runs code)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--prompt", help="CLIP prompt template, {} marks the class name (default: 'a photo of a {}.')")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=0, help="images per forward pass (default: chosen for the device)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="CUDA only")
 
@@ -61,72 +112,49 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 def _load_model(args):
     from explainer.models import load_classifier
 
-    return load_classifier(args.model, device=args.device, class_names=args.class_names,
-                           allow_pickle=args.allow_pickle, precision=args.precision, batch_size=args.batch_size)
+    extras = {"template": args.prompt} if getattr(args, "prompt", None) else {}
+    return load_classifier(
+        args.model,
+        device=args.device,
+        class_names=args.class_names,
+        allow_pickle=args.allow_pickle,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        **extras,
+    )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lima", description="LiMA Lens: explain why an image classifier got an image wrong.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _region_help() -> str:
+    from explainer.regions import REGION_METHODS
 
-    p = sub.add_parser("explain", help="explain one image; writes the result files and a PNG summary")
-    p.add_argument("image")
-    p.add_argument("--label", type=int, required=True, help="the true class index")
-    p.add_argument("--target", type=int, help="class to explain (default: the true class)")
-    p.add_argument("--tracked", type=int, help="second class to follow (default: the prediction if wrong, else the runner-up)")
-    p.add_argument("--regions", default="slico", help="slico, seeds, slic, felzenszwalb, grid, sam, or a LABELS.npy file")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="region parameter, e.g. region_size=30 (repeatable)")
-    p.add_argument("--search", default="bidirectional", choices=["bidirectional", "greedy"])
-    p.add_argument("--pending", type=int, default=8)
-    p.add_argument("--weights", action="append", default=[], metavar="TERM=VALUE",
-                   help="e.g. consistency=20,collaboration=5,confidence=0.01")
-    p.add_argument("--fill", default="black", choices=["black", "mean", "blur"])
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--figure", default="png", metavar="FORMATS",
-                   help="the paper figure's formats, comma-separated: png, svg, pdf (default png; 'none' for none)")
-    p.add_argument("--quiet", action="store_true")
-    _add_model_args(p)
-
-    p = sub.add_parser("scan", help="accuracy and the misclassified images of a labelled set")
-    p.add_argument("source", help="a folder (one sub-folder per class), a label list (<file> <class>), a CSV, or 'demo'")
-    p.add_argument("--json", help="also write the full result as JSON here")
-    p.add_argument("--top", type=int, default=0, help="list at most this many mistakes (0 = all)")
-    _add_model_args(p)
-
-    p = sub.add_parser("regions", help="split an image into regions and save the label map (.npy) and a preview")
-    p.add_argument("image")
-    p.add_argument("--method", default="slico")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    p.add_argument("--out", required=True, help="output .npy path (a .png preview is written beside it)")
-    _add_model_args(p)
-
-    p = sub.add_parser("bench", help="engine overhead, time per explanation, peak memory")
-    p.add_argument("--regions", default="25,49,100", help="comma-separated region counts")
-    p.add_argument("--search", default="bidirectional", choices=["bidirectional", "greedy"])
-    p.add_argument("--pending", type=int, default=8)
-    p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
-    p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
-    p.add_argument("--json", help="write the results as JSON here")
-    _add_model_args(p)
-    return parser
+    return ", ".join(REGION_METHODS.names()) + ", or a LABELS.npy file"
 
 
-def _regions(args, clf, view):
-    from explainer.regions import load_label_map, propose_regions
+def _regions(method: str, pairs: list[str], image: str, clf, view) -> tuple[np.ndarray, Any]:
+    """The label map and its provenance (a RegionSpec) from ``--regions``/``--method`` and ``--param``."""
+    from explainer.errors import RegionError
+    from explainer.regions import REGION_METHODS, RegionSpec, load_label_map, propose_regions
 
-    if args.regions.endswith(".npy"):
-        path = Path(args.regions)
-        return load_label_map(path, view.shape[:2]), {"method": "file", "file": path.name}
-    params = _key_values(args.param, "--param", split_commas=False)
-    extra = {}
-    if args.regions == "sam":
-        extra["source"] = clf.view(args.image, size=int(params.get("resolution") or 1024))
-    labels = propose_regions(view, args.regions, **params, **extra)
-    return labels, {"method": args.regions, "params": params}
+    if method.endswith(".npy"):
+        if pairs:
+            raise RegionError("--param has no effect with a label-map file")
+        path = Path(method)
+        return load_label_map(path, view.shape[:2]), RegionSpec("file", None, path.name)
+    spec = REGION_METHODS.get(method)
+    options = spec.options.parse(parse_pairs(pairs, "--param", RegionError, split_commas=False))
+    objects = {}
+    if method == "sam":  # SAM sees a sharper crop with the view's framing
+        objects["source"] = clf.view(image, size=int(getattr(options, "resolution", None) or 1024))
+    labels = propose_regions(view, method, options, **objects)
+    return labels, RegionSpec(method, options)
 
 
-FIGURE_FORMATS = ("png", "svg", "pdf")
+def _open_set(source: str, clf):
+    from explainer import data
+
+    if source == "demo":
+        return data.demo_set(clf.class_names)
+    return data.open_image_set(source, clf.class_names)
 
 
 def _figure_formats(text: str) -> list[str]:
@@ -156,14 +184,78 @@ def _output_folder(path: str) -> Path:
     return out
 
 
+# -- the parser ------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lima", description="LiMA Lens: explain why an image classifier got an image wrong.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("explain", help="explain one image; writes the result files and a figure")
+    p.add_argument("image")
+    p.add_argument("--label", type=int, required=True, help="the true class index")
+    p.add_argument("--target", type=int, help="class to explain (default: the true class)")
+    p.add_argument(
+        "--tracked", type=int, help="second class to follow (default: the prediction if wrong, else the runner-up)"
+    )
+    p.add_argument("--regions", default="slico", help=_region_help())
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="region parameter, e.g. region_size=30 (repeatable; see the method's parameters)",
+    )
+    add_option_flags(p, SearchOptions)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--figure",
+        default="png",
+        metavar="FORMATS",
+        help="the paper figure's formats, comma-separated: png, svg, pdf (default png; 'none' for none)",
+    )
+    p.add_argument("--quiet", action="store_true")
+    _add_model_args(p)
+
+    p = sub.add_parser("scan", help="accuracy and the misclassified images of a labelled set")
+    p.add_argument(
+        "source", help="a folder (one sub-folder per class), a label list (<file> <class>), a CSV, or 'demo'"
+    )
+    p.add_argument("--json", help="also write the full result as JSON here")
+    p.add_argument("--top", type=int, default=0, help="list at most this many mistakes (0 = all)")
+    _add_model_args(p)
+
+    p = sub.add_parser("regions", help="split an image into regions and save the label map (.npy) and a preview")
+    p.add_argument("image")
+    p.add_argument("--method", default="slico", help=_region_help().removesuffix(", or a LABELS.npy file"))
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--out", required=True, help="output .npy path (a .png preview is written beside it)")
+    _add_model_args(p)
+
+    p = sub.add_parser("bench", help="engine overhead, time per explanation, peak memory")
+    p.add_argument(
+        "--regions", default="25,49,100", help="comma-separated region counts (any; SLICO gets as close as it can)"
+    )
+    add_option_flags(p, SearchOptions, skip=("weights", "fill", "tolerance"))
+    p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
+    p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
+    p.add_argument("--json", help="write the results as JSON here")
+    _add_model_args(p)
+    return parser
+
+
+# -- the commands ------------------------------------------------------------------------------------------------
+
+
 def cmd_explain(args) -> int:
     from explainer import export, store
     from explainer.images import file_digest, load_image
     from explainer.search import iter_search
 
+    options = options_from_args(SearchOptions, args)  # bad settings fail before any work
     figure_formats = _figure_formats(args.figure)
     out = _output_folder(args.out)
-    load_image(args.image)                                  # a bad image fails before the model loads
+    load_image(args.image)  # a bad image fails before the model loads
     if args.regions.endswith(".npy"):
         from explainer.regions import load_label_map
 
@@ -172,37 +264,32 @@ def cmd_explain(args) -> int:
     if not 0 <= args.label < clf.num_classes:
         return _fail(f"--label {args.label} is outside 0..{clf.num_classes - 1} for {clf.id}")
     view = clf.view(args.image)
-    labels, region_info = _regions(args, clf, view)
-    weights = _key_values(args.weights, "--weights")
+    labels, region_spec = _regions(args.regions, args.param, args.image, clf, view)
     target = args.label if args.target is None else args.target
     source = {"name": Path(args.image).name, "digest": file_digest(args.image), "label": args.label}
     result = None
-    for progress in iter_search(clf, view, labels, target, search=args.search, pending=args.pending, weights=weights,
-                                fill=args.fill, tracked=args.tracked, regions=region_info, source=source):
+    for progress in iter_search(
+        clf, view, labels, target, options, tracked=args.tracked, regions=region_spec, source=source
+    ):
         if not args.quiet and sys.stderr.isatty():
-            print(f"\r{progress.forward_passes}/{progress.forward_total} forward passes", end="", file=sys.stderr)
+            print(f"\r{progress.describe()}", end="", file=sys.stderr)
         result = progress.result
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
+    assert result is not None
     out.mkdir(parents=True, exist_ok=True)
     store.save(result, out)
     for fmt in figure_formats:
         (out / f"summary.{fmt}").write_bytes(export.composite(result, fmt, dpi=150))
     (out / "curves.csv").write_text(export.curves_csv(result), encoding="utf-8")
-    store.export_reference(result, out / "reference", Path(args.image).name)
+    export.export_reference(result, out / "reference", Path(args.image).name)
     print(result.readout())
-    print(f"insertion AUC {result.insertion_auc:.4f}, deletion AUC {result.deletion_auc:.4f}, "
-          f"{result.n_regions} regions, {result.forward_passes} forward passes, {result.wall_time_s:.1f} s "
-          f"on {result.device}; written to {out}")
+    print(
+        f"insertion AUC {result.insertion_auc:.4f}, deletion AUC {result.deletion_auc:.4f}, "
+        f"{result.n_regions} regions, {result.forward_passes} forward passes, {result.wall_time_s:.1f} s "
+        f"on {result.device}; written to {out}"
+    )
     return 0
-
-
-def _open_set(source: str, clf):
-    from explainer import data
-
-    if source == "demo":
-        return data.demo_set(clf.class_names)
-    return data.open_image_set(source, clf.class_names)
 
 
 def cmd_scan(args) -> int:
@@ -213,11 +300,16 @@ def cmd_scan(args) -> int:
     result = scan(clf, image_set)
     readable = result.readable
     mistakes = result.mistakes()
-    print(f"{image_set.name}: {len(readable)} images, accuracy {100 * result.accuracy:.1f} % "
-          f"({len(mistakes)} misclassified), {result.images_per_s:.1f} images/s with {clf.id}")
+    print(
+        f"{image_set.name}: {len(readable)} images, accuracy {100 * result.accuracy:.1f} % "
+        f"({len(mistakes)} misclassified), {result.images_per_s:.1f} images/s with {clf.id}"
+    )
     names = clf.class_names
     for r in mistakes[: args.top or None]:
-        print(f"{r.key}\ttrue {r.label} {names[r.label]} ({r.p_label:.3f})\tpredicted {r.pred} {names[r.pred]} ({r.p_pred:.3f})")
+        print(
+            f"{r.key}\ttrue {r.label} {names[r.label]} ({r.p_label:.3f})\t"
+            f"predicted {r.pred} {names[r.pred]} ({r.p_pred:.3f})"
+        )
     for r in result.rows:
         if r.error:
             print(f"unreadable: {r.error}", file=sys.stderr)
@@ -230,14 +322,11 @@ def cmd_scan(args) -> int:
 
 def cmd_regions(args) -> int:
     from explainer import render
-    from explainer.regions import propose_regions, region_stats
+    from explainer.regions import region_stats
 
     clf = _load_model(args)
     view = clf.view(args.image)
-    params = _key_values(args.param, "--param", split_commas=False)
-    if args.method == "sam":
-        params.setdefault("source", clf.view(args.image, size=int(params.get("resolution") or 1024)))
-    labels = propose_regions(view, args.method, **params)
+    labels, _ = _regions(args.method, args.param, args.image, clf, view)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, labels)
@@ -250,14 +339,19 @@ def cmd_regions(args) -> int:
 def cmd_bench(args) -> int:
     import skimage.data
 
-    from explainer.bench import run_bench
+    from explainer.bench import run_bench, scan_bench
 
-    from explainer.bench import scan_bench
-
+    try:
+        counts = [int(x) for x in args.regions.split(",") if x.strip()]
+    except ValueError:
+        raise SearchError(f"--regions takes comma-separated region counts, got {args.regions!r}") from None
+    if not counts or min(counts) < 1:
+        raise SearchError(f"--regions takes positive region counts, got {args.regions!r}")
+    options = options_from_args(SearchOptions, args)
     clf = _load_model(args)
-    counts = [int(x) for x in args.regions.split(",") if x.strip()]
-    result = run_bench(clf, clf.view(skimage.data.chelsea()), counts, args.search, args.pending,
-                       reference=not args.no_reference)
+    result = run_bench(
+        clf, clf.view(skimage.data.chelsea()), counts, options.search, options.pending, reference=not args.no_reference
+    )
     if args.scan:
         result["scan"] = scan_bench(clf, _open_set(args.scan, clf))
     if args.json:
@@ -269,8 +363,6 @@ COMMANDS = {"explain": cmd_explain, "scan": cmd_scan, "regions": cmd_regions, "b
 
 
 def main(argv: list[str] | None = None) -> int:
-    from explainer.errors import LimaError
-
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

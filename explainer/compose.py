@@ -51,9 +51,9 @@ class Composer:
         self.size = view.shape[0]
         self.n_regions = int(labels.max()) + 1
         self.device = device
-        to_chw = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device).permute(2, 0, 1)  # noqa: E731
+        to_chw = lambda a: torch.from_numpy(np.array(a)).to(device).permute(2, 0, 1)  # noqa: E731  (a copy: views may be read-only)
         self.fill = to_chw(fill_image(view, fill)).float()
-        self.delta = to_chw(view).float().div_(255.0) - self.fill        # view − fill
+        self.delta = to_chw(view).float().div_(255.0) - self.fill  # view − fill
         self.pixel_ids = torch.from_numpy(labels.reshape(-1).astype(np.int64)).to(device)
 
     def images(self, subsets: torch.Tensor, complement: bool = False) -> torch.Tensor:
@@ -66,7 +66,7 @@ class Composer:
         Returns:
             b×3×S×S float32 in [0, 1] on the device.
         """
-        masks = subsets.to(torch.float32).index_select(1, self.pixel_ids)          # b × S·S
+        masks = subsets.to(torch.float32).index_select(1, self.pixel_ids)  # b × S·S
         if complement:
             masks = 1.0 - masks
         masks = masks.view(-1, 1, self.size, self.size)

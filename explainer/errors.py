@@ -1,8 +1,9 @@
 """Exceptions the engine raises for bad input.
 
-Every error that a user can cause (a bad file, a wrong label, a missing checkpoint) is a
-subclass of :class:`LimaError` with a message meant to be shown as is, in the UI or the CLI.
-Programming errors keep their ordinary Python types.
+Every error that a user can cause (a bad file, a wrong label, a missing checkpoint, an option out
+of range) is a subclass of :class:`LimaError` with a message meant to be shown as is, in the UI or
+the CLI. Programming errors keep their ordinary Python types. (A long computation is cancelled by
+no longer iterating its generator, so there is no "cancelled" error.)
 """
 
 from __future__ import annotations
@@ -36,5 +37,9 @@ class DataError(LimaError, ValueError):
     """An image set cannot be read, is empty, or points outside the data root."""
 
 
-class Cancelled(LimaError):
-    """The caller stopped a long computation (a search or a scan) before it finished."""
+class SearchError(LimaError, ValueError):
+    """Search settings are invalid: the search kind, pending samples, weights, fill, tolerance."""
+
+
+class StoreError(LimaError, OSError):
+    """A saved explanation is missing, incomplete or corrupt."""

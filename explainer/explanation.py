@@ -9,11 +9,14 @@ recomputation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 from explainer import metrics
+from explainer.config import SearchOptions
 from explainer.objective import TERMS
+from explainer.regions import RegionSpec
 
 LOG_FIELDS = ("direction", "region", "position", "candidates", "objective") + TERMS
 
@@ -45,8 +48,8 @@ class SearchLog:
     effectiveness: np.ndarray
 
     @classmethod
-    def from_rows(cls, rows: list[dict]) -> "SearchLog":
-        dtypes = {"direction": "<U8", "region": np.int32, "position": np.int32, "candidates": np.int32}
+    def from_rows(cls, rows: list[dict]) -> SearchLog:
+        dtypes: dict[str, Any] = {"direction": "<U8", "region": np.int32, "position": np.int32, "candidates": np.int32}
         return cls(**{k: np.array([r[k] for r in rows], dtype=dtypes.get(k, np.float64)) for k in LOG_FIELDS})
 
     def __len__(self) -> int:
@@ -74,10 +77,11 @@ class Explanation:
         tracked: a second class followed on the same path (e.g. the wrong prediction), or None.
         class_names: the K class names.
         log: the search steps (:class:`SearchLog`).
-        config: search settings (search, pending, weights by name, fill, batch size, tolerance).
-        regions: region method and parameters.
+        config: the search settings (:class:`SearchOptions`; a dict is converted).
+        regions: how the label map was made (:class:`RegionSpec`; a dict is converted).
         model: classifier provenance (id, weights hash, preprocessing, device).
         source: image provenance (name, digest, true label), filled by the caller.
+        batch_size: images per forward pass when it ran (runtime, not part of the config).
         forward_passes: model images evaluated, all included.
         wall_time_s: seconds from start to result; device: where it ran; created: ISO time;
         versions: library versions.
@@ -93,10 +97,11 @@ class Explanation:
     tracked: int | None
     class_names: tuple[str, ...]
     log: SearchLog
-    config: dict
-    regions: dict = field(default_factory=dict)
+    config: SearchOptions
+    regions: RegionSpec = field(default_factory=lambda: RegionSpec("unknown"))
     model: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
+    batch_size: int = 0
     forward_passes: int = 0
     wall_time_s: float = 0.0
     device: str = "cpu"
@@ -104,7 +109,13 @@ class Explanation:
     versions: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for obj in (self, self.log):                       # frozen means frozen: arrays too
+        if not isinstance(self.config, SearchOptions):  # a saved or hand-made dict
+            config: Any = dict(self.config)
+            object.__setattr__(self, "batch_size", self.batch_size or int(config.get("batch_size") or 0))
+            object.__setattr__(self, "config", SearchOptions.from_saved(config))
+        if not isinstance(self.regions, RegionSpec):
+            object.__setattr__(self, "regions", RegionSpec.from_dict(self.regions))
+        for obj in (self, self.log):  # frozen means frozen: arrays too
             for f in fields(obj):
                 value = getattr(obj, f.name)
                 if isinstance(value, np.ndarray):
@@ -168,7 +179,7 @@ class Explanation:
 
     @property
     def tolerance(self) -> float:
-        return float(self.config.get("tolerance", metrics.MINIMAL_TOLERANCE))
+        return float(self.config.tolerance)
 
     @property
     def minimal_subset_size(self) -> int:
@@ -218,18 +229,26 @@ class Explanation:
         name, ins = self.class_name(self.target), self.insertion
         full, best = ins[-1], ins[k]
         if k >= n:
-            return (f"No subset of the {n} regions does better than the full image: p({name}) is highest "
-                    f"({best:.2f}) with every region shown.")
+            return (
+                f"No subset of the {n} regions does better than the full image: p({name}) is highest "
+                f"({best:.2f}) with every region shown."
+            )
         pred, full_pred = self.prediction_at(k), self.full_prediction
         one = k == 1
         then = f"with only {'it' if one else 'them'} the model would " + (
-            f"still predict {self.class_names[pred]}" if pred == full_pred
-            else f"predict {self.class_names[pred]} instead of {self.class_names[full_pred]}")
+            f"still predict {self.class_names[pred]}"
+            if pred == full_pred
+            else f"predict {self.class_names[pred]} instead of {self.class_names[full_pred]}"
+        )
         share = f"{k} {'region' if one else 'regions'} ({100 * self.area[k]:.0f} % of the image)"
         if best > full + self.tolerance:
-            return f"{share} {'raises' if one else 'raise'} p({name}) from {full:.2f} (full image) to {best:.2f}; {then}."
-        return (f"{share} already {'gives' if one else 'give'} p({name}) = {best:.2f}, as much as the full image "
-                f"({full:.2f}); {then}.")
+            return (
+                f"{share} {'raises' if one else 'raise'} p({name}) from {full:.2f} (full image) to {best:.2f}; {then}."
+            )
+        return (
+            f"{share} already {'gives' if one else 'give'} p({name}) = {best:.2f}, as much as the full image "
+            f"({full:.2f}); {then}."
+        )
 
     @property
     def full_prediction(self) -> int:

@@ -13,6 +13,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from explainer import figures, render, store
 from explainer.explanation import Explanation
 
@@ -20,26 +22,42 @@ from explainer.explanation import Explanation
 def provenance(exp: Explanation) -> dict:
     """Where a result comes from: model, image, regions, settings, versions, device, time."""
     return {
-        "product": "LiMA Lens", "method": f"LiMA ({exp.config['search']} search)",
-        "model_id": exp.model.get("id"), "model_weights_sha256": exp.model.get("weights_hash"),
+        "product": "LiMA Lens",
+        "method": f"LiMA ({exp.config.search} search)",
+        "model_id": exp.model.get("id"),
+        "model_weights_sha256": exp.model.get("weights_hash"),
         "model_preprocess": exp.model.get("preprocess"),
-        "image": exp.source.get("name"), "image_sha256": exp.source.get("digest"),
-        "image_label": exp.source.get("label"), "view_sha256": store.array_digest(exp.view),
-        "regions": exp.regions, "n_regions": exp.n_regions,
-        "target": exp.target, "target_name": exp.class_name(exp.target),
-        "tracked": exp.tracked, "tracked_name": exp.class_name(exp.tracked),
-        "weights": exp.config.get("weights"), "pending_samples": exp.config.get("pending"),
-        "fill": exp.config.get("fill"), "search": exp.config.get("search"),
-        "minimal_subset_tolerance": exp.config.get("tolerance"),
-        "forward_passes": exp.forward_passes, "wall_time_s": round(exp.wall_time_s, 3),
-        "device": exp.device, "created": exp.created, "versions": exp.versions,
+        "image": exp.source.get("name"),
+        "image_sha256": exp.source.get("digest"),
+        "image_label": exp.source.get("label"),
+        "view_sha256": store.array_digest(exp.view),
+        "regions": exp.regions.to_dict(),
+        "n_regions": exp.n_regions,
+        "target": exp.target,
+        "target_name": exp.class_name(exp.target),
+        "tracked": exp.tracked,
+        "tracked_name": exp.class_name(exp.tracked),
+        "weights": exp.config.weights.to_dict(),
+        "pending_samples": exp.config.pending,
+        "fill": exp.config.fill,
+        "search": exp.config.search,
+        "minimal_subset_tolerance": exp.config.tolerance,
+        "batch_size": exp.batch_size,
+        "forward_passes": exp.forward_passes,
+        "wall_time_s": round(exp.wall_time_s, 3),
+        "device": exp.device,
+        "created": exp.created,
+        "versions": exp.versions,
     }
 
 
 def _png_text(exp: Explanation) -> dict[str, str]:
     prov = provenance(exp)
-    return {"Software": "LiMA Lens", "Description": exp.readout(),
-            "Provenance": json.dumps(prov, default=str, ensure_ascii=False)}
+    return {
+        "Software": "LiMA Lens",
+        "Description": exp.readout(),
+        "Provenance": json.dumps(prov, default=str, ensure_ascii=False),
+    }
 
 
 def step_png(exp: Explanation, step: int, hidden: str = "black", scale: int = 2) -> bytes:
@@ -53,17 +71,21 @@ def composite(exp: Explanation, fmt: str = "png", step: int | None = None, dpi: 
     if fmt not in ("png", "svg", "pdf"):
         raise ValueError(f"format must be png, svg or pdf, got {fmt!r}.")
     fig = figures.composite_figure(exp, step=step, dpi=dpi)
-    return figures.figure_bytes(fig, fmt, {"Software": "LiMA Lens", "Description": exp.readout()},
-                                provenance=provenance(exp))
+    return figures.figure_bytes(
+        fig, fmt, {"Software": "LiMA Lens", "Description": exp.readout()}, provenance=provenance(exp)
+    )
 
 
-def step_gif(exp: Explanation, hidden: str = "black", duration_ms: int = 350, scale: int = 2,
-             max_frames: int = 120) -> bytes:
+def step_gif(
+    exp: Explanation, hidden: str = "black", duration_ms: int = 350, scale: int = 2, max_frames: int = 120
+) -> bytes:
     """An animated GIF of the step-through, from the empty image to the full one."""
     n = exp.n_regions
     if max_frames < 2:
         raise ValueError(f"a step-through needs at least 2 frames, got max_frames={max_frames}.")
-    steps = range(n + 1) if n + 1 <= max_frames else sorted({round(i * n / (max_frames - 1)) for i in range(max_frames)})
+    steps = (
+        range(n + 1) if n + 1 <= max_frames else sorted({round(i * n / (max_frames - 1)) for i in range(max_frames)})
+    )
     frames = [figures.step_view(exp, k, hidden=hidden, scale=scale) for k in steps]
     return render.to_gif(frames, duration_ms, comment=json.dumps(provenance(exp), default=str))
 
@@ -81,13 +103,33 @@ def curves_csv(exp: Explanation) -> str:
     # '#' starts a comment for readers such as pandas: keep it out of the column names.
     target = exp.class_name(exp.target).replace("#", "no.")
     tracked = (exp.class_name(exp.tracked) or "tracked").replace("#", "no.")
-    w.writerow(["step", "region", "area_revealed", f"insertion_p_{target}", f"deletion_p_{target}",
-                f"insertion_p_{tracked}", f"deletion_p_{tracked}"])
+    w.writerow(
+        [
+            "step",
+            "region",
+            "area_revealed",
+            f"insertion_p_{target}",
+            f"deletion_p_{target}",
+            f"insertion_p_{tracked}",
+            f"deletion_p_{tracked}",
+        ]
+    )
+    other_ins = None if exp.tracked is None else exp.curve(exp.tracked, "insertion")
+    other_del = None if exp.tracked is None else exp.curve(exp.tracked, "deletion")
     for i in range(exp.n_regions + 1):
-        ti = "" if exp.tracked is None else f"{exp.tracked_insertion[i]:.6f}"
-        td = "" if exp.tracked is None else f"{exp.tracked_deletion[i]:.6f}"
-        w.writerow([i, "" if i == 0 else int(exp.order[i - 1]), f"{exp.area[i]:.6f}", f"{exp.insertion[i]:.6f}",
-                    f"{exp.deletion[i]:.6f}", ti, td])
+        ti = "" if other_ins is None else f"{other_ins[i]:.6f}"
+        td = "" if other_del is None else f"{other_del[i]:.6f}"
+        w.writerow(
+            [
+                i,
+                "" if i == 0 else int(exp.order[i - 1]),
+                f"{exp.area[i]:.6f}",
+                f"{exp.insertion[i]:.6f}",
+                f"{exp.deletion[i]:.6f}",
+                ti,
+                td,
+            ]
+        )
     return buf.getvalue()
 
 
@@ -97,7 +139,7 @@ def provenance_of_csv(text: str) -> dict | None:
         if not line.startswith("#"):
             break
         if line.startswith("# provenance: "):
-            return json.loads(line[len("# provenance: "):])
+            return json.loads(line[len("# provenance: ") :])
     return None
 
 
@@ -120,10 +162,75 @@ def result_zip(exp: Explanation) -> bytes:
 
 
 def reference_zip(exp: Explanation, name: str | None = None) -> bytes:
-    """The reference code's npy/json layout (lima-spec §4.4), zipped, with provenance.json."""
+    """The reference code's npy/json layout (``docs/method.md``, "Reference files"), zipped, with provenance."""
     name = Path(name or exp.source.get("name") or "image").stem
     with tempfile.TemporaryDirectory() as tmp:
-        npy, js = store.export_reference(exp, tmp, name)
+        npy, js = export_reference(exp, tmp, name)
         files = {str(p.relative_to(tmp)): p.read_bytes() for p in (npy, js)}
     files["provenance.json"] = json.dumps(provenance(exp), indent=1, default=str).encode()
     return _zip(files)
+
+
+# -- the reference code's layout -----------------------------------------------------------------------
+
+
+def reference_json(exp: Explanation) -> dict:
+    """The reference code's per-image JSON (``docs/method.md``, "Reference files"), single-modal
+    λ order, with the counterfactual fields when a class is tracked."""
+    log, w = exp.log, exp.config.weights
+    inc, dec = log.where("forward"), log.where("backward")
+    doc = {
+        "consistency_score": exp.insertion[1:].tolist(),
+        "collaboration_score": (1.0 - exp.deletion[1:]).tolist(),
+        "consistency_score_increase": log.consistency[inc].tolist(),
+        "collaboration_score_increase": log.collaboration[inc].tolist(),
+        "confidence_score_increase": log.confidence[inc].tolist(),
+        "effectiveness_score_increase": log.effectiveness[inc].tolist(),
+        # The reference stores decrease entries in insertion terms (``docs/method.md``, "Reference files").
+        "consistency_score_decrease": (1.0 - log.collaboration[dec]).tolist(),
+        "collaboration_score_decrease": (1.0 - log.consistency[dec]).tolist(),
+        "confidence_score_decrease": log.confidence[dec].tolist(),
+        "effectiveness_score_decrease": log.effectiveness[dec].tolist(),
+        "smdl_score": log.objective[inc].tolist(),
+        "smdl_score_max": float(log.objective[inc].max()) if len(inc) else None,
+        "smdl_score_max_index": int(np.argmax(log.objective[inc])) if len(inc) else None,
+        "lambda1": w.consistency,
+        "lambda2": w.collaboration,
+        "lambda3": w.confidence,
+        "lambda4": w.effectiveness,
+        "sub-k": exp.n_regions,
+        "pending_samples": exp.config.pending,
+        "org_score": float(exp.insertion[-1]),
+        "baseline_score": float(exp.insertion[0]),
+    }
+    if exp.tracked is not None:
+        doc.update(
+            {
+                "gt_label": exp.target,
+                "failure_label": exp.tracked,
+                "gt_class_name": exp.class_name(exp.target),
+                "failure_class_name": exp.class_name(exp.tracked),
+                "original_gt_score": float(exp.insertion[-1]),
+                "original_failure_score": float(exp.curve(exp.tracked, "insertion")[-1]),
+                "failure_score": exp.curve(exp.tracked, "insertion")[1:].tolist(),
+            }
+        )
+    return doc
+
+
+def export_reference(
+    exp: Explanation, out_dir: str | Path, name: str, class_dir: str | None = None
+) -> tuple[Path, Path]:
+    """Write ``npy/<class>/<name>.npy`` (N×S×S×3 uint8 BGR region images in ranked order) and
+    ``json/<class>/<name>.json``, as the reference code does; returns both paths."""
+    out_dir, class_dir = Path(out_dir), class_dir or str(exp.target)
+    stem = Path(name).stem
+    bgr = exp.view[..., ::-1]
+    regions = np.stack([np.where((exp.labels == r)[..., None], bgr, 0) for r in exp.order]).astype(np.uint8)
+    buf = io.BytesIO()
+    np.save(buf, regions)
+    npy_path = out_dir / "npy" / class_dir / f"{stem}.npy"
+    json_path = out_dir / "json" / class_dir / f"{stem}.json"
+    store.write_atomic(npy_path, buf.getvalue())
+    store.write_atomic(json_path, store.json_bytes(reference_json(exp)))
+    return npy_path, json_path

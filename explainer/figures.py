@@ -1,7 +1,8 @@
-"""Figures of an Explanation: interactive plotly curves and a paper-ready matplotlib composite.
+"""Figures of an Explanation: step views and heatmaps (raster) and the paper-ready composite.
 
-Plotly figures are for the dashboard (every curve point is a clickable marker whose
-``customdata`` is the step); the composite is a static PNG/SVG/PDF for papers and slides.
+The composite is a static PNG/SVG/PDF for papers and slides, drawn with matplotlib's
+object-oriented API (a ``Figure`` per call, never pyplot's global state: the engine runs in
+threads). The dashboard's interactive charts live on the UI side (``ui/charts.py``).
 """
 
 from __future__ import annotations
@@ -9,20 +10,25 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import plotly.graph_objects as go
+from matplotlib.figure import Figure
 
 from explainer import render
 from explainer.explanation import Explanation
 
-TARGET_HEX = "#0072B2"
-OTHER_HEX = "#D55E00"
-SUBSET_HEX = "#009E73"
+TARGET_HEX, OTHER_HEX = render.TARGET_HEX, render.OTHER_HEX
 
 
 def step_view(exp: Explanation, k: int, hidden: str = "black", scale: int = 2, subset: bool = False) -> np.ndarray:
     """The view at step k (see ``render.step_image``)."""
-    return render.step_image(exp.view, exp.labels, exp.order, k, hidden=hidden, scale=scale,
-                             subset_size=exp.minimal_subset_size if subset else None)
+    return render.step_image(
+        exp.view,
+        exp.labels,
+        exp.order,
+        k,
+        hidden=hidden,
+        scale=scale,
+        subset_size=exp.minimal_subset_size if subset else None,
+    )
 
 
 def subset_mask(exp: Explanation) -> np.ndarray:
@@ -51,16 +57,18 @@ def heatmap_scale(exp: Explanation, kind: str) -> render.ColourScale:
     if kind == "rank":
         return render.ColourScale.for_values(values, False, "ranked last", "ranked first")
     if kind == "contrast" and exp.tracked is not None:
-        return render.ColourScale.for_values(values, True, f"supports {exp.class_name(exp.tracked)}",
-                                             f"supports {target}")
+        return render.ColourScale.for_values(
+            values, True, f"supports {exp.class_name(exp.tracked)}", f"supports {target}"
+        )
     return render.ColourScale.for_values(values, True, f"lowers p({target})", f"raises p({target})")
 
 
 def heatmap_image(exp: Explanation, kind: str, scale: int = 2) -> np.ndarray:
     """The heatmap of ``kind`` over the view, the minimal subset outlined."""
     values, _ = heatmap_values(exp, kind)
-    return render.heatmap(exp.view, exp.labels, values, scale=scale, outline=subset_mask(exp),
-                          colours=heatmap_scale(exp, kind))
+    return render.heatmap(
+        exp.view, exp.labels, values, scale=scale, outline=subset_mask(exp), colours=heatmap_scale(exp, kind)
+    )
 
 
 def rank_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
@@ -79,89 +87,22 @@ def contrast_heatmap(exp: Explanation, scale: int = 2) -> np.ndarray:
     return heatmap_image(exp, "contrast", scale)
 
 
-def _curve_trace(exp: Explanation, y: np.ndarray, name: str, color: str, path: str) -> go.Scatter:
-    steps = np.arange(exp.n_regions + 1)
-    region = ["none"] + [str(r) for r in exp.order]
-    verb = "shown" if path == "insertion" else "removed"
-    # Plain lists, not arrays: plotly would encode arrays as base64 blobs in the figure dict.
-    return go.Scatter(
-        x=(100 * exp.area).tolist(), y=np.asarray(y, float).tolist(), mode="lines+markers", name=name,
-        customdata=steps.tolist(),
-        line={"color": color, "width": 2.5, "shape": "linear"}, marker={"size": 7, "color": color},
-        text=region,
-        hovertemplate=(f"step %{{customdata}} · region %{{text}}<br>%{{x:.1f}} % of the image {verb}"
-                       f"<br>p({name}) = %{{y:.3f}}<extra></extra>"))
-
-
-def curve_base(exp: Explanation, path: str = "insertion", height: int = 340, show_subset: bool = True) -> dict:
-    """The curve figure without the step marker, as a validated plotly dict (build it once per
-    run; :func:`with_step` then marks any step in about a millisecond)."""
-    fig = go.Figure()
-    fig.add_trace(_curve_trace(exp, exp.curve(exp.target, path), exp.class_name(exp.target), TARGET_HEX, path))
-    if exp.tracked is not None:
-        fig.add_trace(_curve_trace(exp, exp.curve(exp.tracked, path), exp.class_name(exp.tracked), OTHER_HEX, path))
-    title = "Insertion" if path == "insertion" else "Deletion"
-    if show_subset and path == "insertion":
-        k = exp.minimal_subset_size
-        fig.add_vrect(x0=0, x1=100 * exp.area[k], fillcolor=SUBSET_HEX, opacity=0.10, line_width=0)
-        title += f" <span style='color:{SUBSET_HEX};font-size:12px'>· minimal subset: {k} regions (shaded)</span>"
-    # The legend lives in the title: a plotly legend is a large part of each redraw when stepping.
-    names = [(exp.class_name(exp.target), TARGET_HEX)] + ([(exp.class_name(exp.tracked), OTHER_HEX)]
-                                                          if exp.tracked is not None else [])
-    title += "<br><span style='font-size:12px'>" + "  ".join(
-        f"<span style='color:{c}'>●</span> {n}" for n, c in names) + "</span>"
-    x_title = "image revealed (%)" if path == "insertion" else "image removed (%)"
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 48, "b": 10}, hovermode="closest",
-                      title={"text": title, "font": {"size": 14}}, showlegend=False,
-                      xaxis={"title": x_title, "range": [-2, 102]},
-                      yaxis={"title": "probability", "range": [-0.03, 1.03]}, clickmode="event+select",
-                      dragmode=False)
-    return fig.to_dict()
-
-
-def with_step(base: dict, exp: Explanation, step: int, path: str = "insertion") -> go.Figure:
-    """``base`` (from :func:`curve_base`) with ``step`` marked: a dotted vertical line and a
-    large dot on each curve. Skips plotly's validation (the base was validated)."""
-    x = float(100 * exp.area[step])
-    markers = [{"type": "scatter", "x": [x], "y": [float(exp.curve(cls, path)[step])], "mode": "markers",
-                "marker": {"size": 14, "color": color, "line": {"color": "white", "width": 2}},
-                "showlegend": False, "hoverinfo": "skip", "customdata": [step]}
-               for cls, color in ((exp.target, TARGET_HEX), (exp.tracked, OTHER_HEX)) if cls is not None]
-    line = {"type": "line", "x0": x, "x1": x, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain",
-            "line": {"color": "#444", "dash": "dot", "width": 1.5}}
-    layout = dict(base["layout"], shapes=list(base["layout"].get("shapes", ())) + [line])
-    return go.Figure({"data": list(base["data"]) + markers, "layout": layout}, _validate=False)
-
-
-def curve_figure(exp: Explanation, step: int | None = None, path: str = "insertion", height: int = 340,
-                 show_subset: bool = True) -> go.Figure:
-    """p(target) and p(tracked) along the insertion (or deletion) path, on the area axis; every
-    point is a clickable marker whose ``customdata`` is its step.
-
-    Args:
-        step: the current step, marked by a vertical line and larger markers.
-        path: "insertion" or "deletion".
-    """
-    base = curve_base(exp, path, height, show_subset)
-    return go.Figure(base) if step is None else with_step(base, exp, step, path)
-
-
-def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
+def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200) -> Figure:
     """A paper-ready composite: regions, the minimal subset (or step), the true-vs-wrong map,
-    and the insertion/deletion curves. Returns a matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    and the insertion/deletion curves. Returns a matplotlib ``Figure`` (not registered with pyplot)."""
     k = exp.minimal_subset_size if step is None else step
-    fig = plt.figure(figsize=(12, 3.4), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(12, 3.4), dpi=dpi, layout="constrained")
     axes = fig.subplots(1, 4, width_ratios=[1, 1, 1, 1.5])
-    method = exp.regions.get("method")
+    method = exp.regions.method
     subset = render.step_image(exp.view, exp.labels, exp.order, k, hidden="dim", highlight=False, subset_size=k)
-    panels = [(render.draw_boundaries(exp.view, exp.labels), f"{exp.n_regions} regions" + (f" ({method})" if method else "")),
-              (subset, f"first {k} regions ({100 * exp.area[k]:.0f} % of the image)"),
-              (contrast_heatmap(exp), "supports target (blue) vs other class" if exp.tracked is not None else "marginal gain")]
+    panels = [
+        (render.draw_boundaries(exp.view, exp.labels), f"{exp.n_regions} regions" + (f" ({method})" if method else "")),
+        (subset, f"first {k} regions ({100 * exp.area[k]:.0f} % of the image)"),
+        (
+            contrast_heatmap(exp),
+            "supports target (blue) vs other class" if exp.tracked is not None else "marginal gain",
+        ),
+    ]
     for ax, (img, title) in zip(axes[:3], panels):
         ax.imshow(img)
         ax.set_title(title, fontsize=9)
@@ -172,7 +113,9 @@ def composite_figure(exp: Explanation, step: int | None = None, dpi: int = 200):
     ax.plot(area, exp.insertion, color=TARGET_HEX, lw=2, label=f"p({exp.class_name(exp.target)}), insertion")
     ax.plot(area, exp.deletion, color=TARGET_HEX, lw=1.2, ls="--", label="deletion")
     if exp.tracked is not None:
-        ax.plot(area, exp.tracked_insertion, color=OTHER_HEX, lw=2, label=f"p({exp.class_name(exp.tracked)}), insertion")
+        ax.plot(
+            area, exp.tracked_insertion, color=OTHER_HEX, lw=2, label=f"p({exp.class_name(exp.tracked)}), insertion"
+        )
     ax.axvline(area[k], color="#444", ls=":", lw=1)
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 1.02)
@@ -195,15 +138,20 @@ def _colour_bar(fig, ax, colours: render.ColourScale) -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LinearSegmentedColormap, Normalize
 
-    cmap = LinearSegmentedColormap.from_list(
-        "lima", [(pos, tuple(c / 255 for c in rgb)) for pos, rgb in colours.stops])
-    bar = fig.colorbar(ScalarMappable(Normalize(colours.low, colours.high), cmap), ax=ax,
-                       orientation="horizontal", fraction=0.05, pad=0.02, aspect=30)
+    cmap = LinearSegmentedColormap.from_list("lima", [(pos, tuple(c / 255 for c in rgb)) for pos, rgb in colours.stops])
+    bar = fig.colorbar(
+        ScalarMappable(Normalize(colours.low, colours.high), cmap),
+        ax=ax,
+        orientation="horizontal",
+        fraction=0.05,
+        pad=0.02,
+        aspect=30,
+    )
     bar.ax.tick_params(labelsize=6)
     bar.set_label(f"{colours.low_label}  ←  →  {colours.high_label}", fontsize=7)
 
 
-def figure_bytes(fig, fmt: str = "png", metadata: dict | None = None, provenance: dict | None = None) -> bytes:
+def figure_bytes(fig: Figure, fmt: str = "png", metadata: dict | None = None, provenance: dict | None = None) -> bytes:
     """Render a matplotlib figure to PNG/SVG/PDF bytes, with provenance inside the file.
 
     Args:
@@ -216,8 +164,6 @@ def figure_bytes(fig, fmt: str = "png", metadata: dict | None = None, provenance
     import json
     from xml.sax.saxutils import escape
 
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     description = str((metadata or {}).get("Description", ""))
     prov_json = json.dumps(provenance, default=str, ensure_ascii=False) if provenance else ""
@@ -229,16 +175,14 @@ def figure_bytes(fig, fmt: str = "png", metadata: dict | None = None, provenance
         if prov_json:
             meta["Provenance"] = prov_json
     elif fmt == "pdf":
-        meta = {"Title": "LiMA Lens explanation", "Subject": description, "Keywords": pdf_json,
-                "Creator": "LiMA Lens"}
+        meta = {"Title": "LiMA Lens explanation", "Subject": description, "Keywords": pdf_json, "Creator": "LiMA Lens"}
     elif fmt == "svg":
         meta = {"Title": "LiMA Lens explanation", "Description": description, "Creator": "LiMA Lens"}
     fig.savefig(buf, format=fmt, metadata=meta)
-    plt.close(fig)
     data = buf.getvalue()
     if fmt == "svg" and prov_json:
         # A second metadata element, machine-readable: the provenance JSON as its text.
-        element = f' <metadata id="lima-provenance">{escape(prov_json)}</metadata>\n'.encode("utf-8")
+        element = f' <metadata id="lima-provenance">{escape(prov_json)}</metadata>\n'.encode()
         head, sep, rest = data.partition(b"</title>\n")
         data = head + sep + element + rest if sep else data.replace(b"</svg>", element + b"</svg>", 1)
     return data

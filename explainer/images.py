@@ -136,10 +136,7 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES_DEFAULT) -> bytes
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ImageError(
-                f"{path.name} is {_mib(size)}; the limit is {_mib(max_bytes)}. "
-                "Use a smaller file."
-            )
+            raise ImageError(f"{path.name} is {_mib(size)}; the limit is {_mib(max_bytes)}. Use a smaller file.")
         return path.read_bytes()
     except OSError as exc:
         raise ImageError(f"{path.name}: cannot read the file ({exc.strerror or exc}).") from exc
@@ -158,9 +155,7 @@ def _open_and_decode(fp: Path | io.BytesIO, label: str, max_pixels: int) -> Imag
     except Image.DecompressionBombError as exc:
         raise _bomb_error(exc, label, max_pixels) from exc
     except Image.UnidentifiedImageError as exc:
-        raise ImageError(
-            f"{label} is not an image Pillow can read (JPEG, PNG, WebP, BMP, TIFF, GIF...)."
-        ) from exc
+        raise ImageError(f"{label} is not an image Pillow can read (JPEG, PNG, WebP, BMP, TIFF, GIF...).") from exc
     except OSError as exc:
         raise ImageError(f"{label}: cannot open the file ({exc.strerror or exc}).") from exc
     with opened:
@@ -174,14 +169,13 @@ def _decode(image: Image.Image, label: str) -> Image.Image:
         image.load()
         upright = _exif_upright(image)
         if upright is not image and upright.mode == "RGB":
-            return upright                       # already a detached RGB copy: skip one more copy
+            return upright  # already a detached RGB copy: skip one more copy
         return _to_rgb(upright, label)
     except (ImageError, MemoryError):
         raise
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ... on bad data
         raise ImageError(
-            f"{label}: the image data is damaged or truncated ({exc}). "
-            "Re-export or re-download the file."
+            f"{label}: the image data is damaged or truncated ({exc}). Re-export or re-download the file."
         ) from exc
 
 
@@ -258,8 +252,7 @@ def _array_to_image(array: np.ndarray, label: str, max_pixels: int) -> Image.Ima
         array = array[:, :, 0]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise ImageError(
-            f"{label}: an image array must have shape (H, W), (H, W, 1), (H, W, 3) or "
-            f"(H, W, 4); got {array.shape}."
+            f"{label}: an image array must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got {array.shape}."
         )
     _check_size((array.shape[1], array.shape[0]), label, max_pixels)
     pixels = np.ascontiguousarray(_array_to_uint8(array, label))
@@ -330,8 +323,7 @@ def _check_min_side(size: tuple[int, int], label: str) -> None:
     width, height = size
     if min(width, height) < MIN_SIDE:
         raise ImageError(
-            f"{label} is only {width}×{height} pixels; images need at least "
-            f"{MIN_SIDE} pixels on each side."
+            f"{label} is only {width}×{height} pixels; images need at least {MIN_SIDE} pixels on each side."
         )
 
 

@@ -96,7 +96,7 @@ def budget_scores(curve: np.ndarray, area: np.ndarray, budgets=BUDGETS) -> list[
         if within.size == 0:
             out.append(BudgetScore(float(beta), None, None, None))
             continue
-        n = int(within[-1]) + 1          # areas are cumulative, so "within" is a prefix
+        n = int(within[-1]) + 1  # areas are cumulative, so "within" is a prefix
         best = int(np.argmax(scores[:n]))
         out.append(BudgetScore(float(beta), float(scores[best]), float(areas[best]), best + 1))
     return out

@@ -14,45 +14,55 @@ Weights are always named, never positional (the reference code's CLIs order them
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
+from explainer.errors import SearchError
+from explainer.options import Options, option
+
 TERMS = ("consistency", "collaboration", "confidence", "effectiveness")
-# The reference's single-modal classifier setting (paper order: cons, colla, conf).
-DEFAULT_WEIGHTS = {"consistency": 20.0, "collaboration": 5.0, "confidence": 0.01, "effectiveness": 0.0}
 ENTROPY_EPS = 1e-7
+WEIGHT_RANGE = (0.0, 1000.0)  # one rule for the API, the CLI and the UI
 
 
-WEIGHT_RANGE = (0.0, 1000.0)   # one rule for the API, the CLI and the UI
+def _weight(default: float, help: str) -> Any:
+    return option(default, low=WEIGHT_RANGE[0], high=WEIGHT_RANGE[1], step=0.01, help=help)
 
 
-def normalise_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+@dataclass(frozen=True)
+class Weights(Options):
+    """The λ weights by term name. Defaults: the reference's single-modal setting (20, 5, 0.01, 0)."""
+
+    error = SearchError
+    what = "weight"
+    name_format = "The weight of {name}"
+    unknown_format = "Unknown objective term {names}; the terms are {valid}."
+
+    consistency: float = _weight(20.0, "λ of p(target | only the subset shown).")
+    collaboration: float = _weight(5.0, "λ of 1 − p(target | the subset removed).")
+    confidence: float = _weight(0.01, "λ of 1 − the normalised entropy of the subset image's prediction.")
+    effectiveness: float = _weight(
+        0.0, "λ of the diversity of the subset's region embeddings (needs a model that offers embeddings)."
+    )
+
+
+DEFAULT_WEIGHTS = Weights().to_dict()
+
+
+def normalise_weights(weights: Weights | Mapping[str, float] | None) -> Weights:
     """Complete ``weights`` with the defaults and check the names and values.
 
     Raises:
-        ValueError: an unknown term name, or a weight that is not a number in WEIGHT_RANGE
+        SearchError: an unknown term name, or a weight that is not a number in WEIGHT_RANGE
             (a negative weight would turn a term into a penalty the method does not define).
     """
-    merged = dict(DEFAULT_WEIGHTS)
-    for name, value in (weights or {}).items():
-        if name not in TERMS:
-            raise ValueError(f"Unknown objective term {name!r}; the terms are {', '.join(TERMS)}.")
-        if isinstance(value, bool):
-            raise ValueError(f"The weight of {name} must be a number, got {value!r}.")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"The weight of {name} must be a number, got {value!r}.") from None
-        if not math.isfinite(value):
-            raise ValueError(f"The weight of {name} must be finite, got {value}.")
-        low, high = WEIGHT_RANGE
-        if not low <= value <= high:
-            raise ValueError(f"The weight of {name} must be between {low:g} and {high:g}, got {value:g}.")
-        merged[name] = value
-    return merged
+    if isinstance(weights, Weights):
+        return weights
+    return Weights.from_mapping(weights or {})
 
 
 def confidence(probs: torch.Tensor) -> torch.Tensor:
@@ -83,9 +93,9 @@ def effectiveness_with(distances: np.ndarray, base: list[int], candidates: np.nd
         return np.zeros(len(candidates))
     base_idx = np.asarray(base, dtype=np.int64)
     d_bb = distances[np.ix_(base_idx, base_idx)].copy()
-    np.fill_diagonal(d_bb, np.inf)                                  # min over j != i
-    nearest_in_base = d_bb.min(axis=1)                              # |base|; inf when |base| = 1
-    d_bc = distances[np.ix_(base_idx, candidates)]                                     # |base| × C
+    np.fill_diagonal(d_bb, np.inf)  # min over j != i
+    nearest_in_base = d_bb.min(axis=1)  # |base|; inf when |base| = 1
+    d_bc = distances[np.ix_(base_idx, candidates)]  # |base| × C
     base_part = np.minimum(nearest_in_base[:, None], d_bc).sum(axis=0)
     return base_part + d_bc.min(axis=0)
 
@@ -99,19 +109,24 @@ class TermValues:
     confidence: np.ndarray
     effectiveness: np.ndarray
 
-    def objective(self, weights: Mapping[str, float], effectiveness: np.ndarray | None = None) -> np.ndarray:
+    def objective(self, weights: Weights, effectiveness: np.ndarray | None = None) -> np.ndarray:
         """F = Σ λ·term; ``effectiveness`` overrides the stored one (the backward pre-screen uses
         the effectiveness of the removal set instead)."""
         eff = self.effectiveness if effectiveness is None else effectiveness
-        return (weights["consistency"] * self.consistency + weights["collaboration"] * self.collaboration
-                + weights["confidence"] * self.confidence + weights["effectiveness"] * eff)
+        return (
+            weights.consistency * self.consistency
+            + weights.collaboration * self.collaboration
+            + weights.confidence * self.confidence
+            + weights.effectiveness * eff
+        )
 
     def pick(self, i: int) -> dict[str, float]:
         return {name: float(getattr(self, name)[i]) for name in TERMS}
 
 
-def term_values(probs_kept: torch.Tensor, probs_removed: torch.Tensor, target: int,
-                effectiveness: np.ndarray) -> TermValues:
+def term_values(
+    probs_kept: torch.Tensor, probs_removed: torch.Tensor, target: int, effectiveness: np.ndarray
+) -> TermValues:
     """Terms from the probabilities of the subset images and of their complements (C×K each)."""
     return TermValues(
         consistency=probs_kept[:, target].double().cpu().numpy(),

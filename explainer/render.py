@@ -14,9 +14,18 @@ import numpy as np
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
-TARGET_RGB = (0, 114, 178)        # Okabe-Ito blue: the target (usually the true) class
-OTHER_RGB = (213, 94, 0)          # Okabe-Ito vermillion: the tracked (usually the wrong) class
-HIGHLIGHT_RGB = (240, 228, 66)    # Okabe-Ito yellow: the region added at this step
+TARGET_RGB = (0, 114, 178)  # Okabe-Ito blue: the target (usually the true) class
+OTHER_RGB = (213, 94, 0)  # Okabe-Ito vermillion: the tracked (usually the wrong) class
+SUBSET_RGB = (0, 158, 115)  # Okabe-Ito bluish green: the minimal subset
+HIGHLIGHT_RGB = (240, 228, 66)  # Okabe-Ito yellow: the region added at this step
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    """ "#rrggbb" of an RGB triple (for matplotlib and plotly)."""
+    return "#{:02X}{:02X}{:02X}".format(*rgb)
+
+
+TARGET_HEX, OTHER_HEX, SUBSET_HEX = hex_colour(TARGET_RGB), hex_colour(OTHER_RGB), hex_colour(SUBSET_RGB)
 BOUNDARY_RGB = (255, 255, 255)
 # Sequential map for ranks (dark = late, bright = early) and a diverging map through white.
 SEQUENTIAL = ((0.0, (13, 8, 135)), (0.35, (126, 3, 168)), (0.65, (225, 100, 98)), (1.0, (240, 249, 33)))
@@ -34,8 +43,7 @@ def _erode(mask: np.ndarray) -> np.ndarray:
     """4-neighbour erosion; pixels outside the image count as outside the mask, so the image
     border closes an outline too."""
     inner = np.zeros_like(mask)
-    inner[1:-1, 1:-1] = (mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1]
-                         & mask[1:-1, :-2] & mask[1:-1, 2:])
+    inner[1:-1, 1:-1] = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
     return inner
 
 
@@ -59,8 +67,9 @@ def _outline(image: np.ndarray, mask: np.ndarray, color, thickness: int = 1) -> 
     return out
 
 
-def draw_boundaries(view: np.ndarray, labels: np.ndarray, color=BOUNDARY_RGB, scale: int = 2,
-                    alpha: float = 0.85) -> np.ndarray:
+def draw_boundaries(
+    view: np.ndarray, labels: np.ndarray, color=BOUNDARY_RGB, scale: int = 2, alpha: float = 0.85
+) -> np.ndarray:
     """The view with region boundaries drawn, upscaled by ``scale`` so lines stay thin.
 
     Args:
@@ -89,9 +98,18 @@ def revealed_mask(labels: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
     return rank_map(labels, order) < k
 
 
-def step_image(view: np.ndarray, labels: np.ndarray, order: np.ndarray, k: int, *, hidden: str = "black",
-               dim: float = 0.25, scale: int = 2, highlight: bool = True,
-               subset_size: int | None = None) -> np.ndarray:
+def step_image(
+    view: np.ndarray,
+    labels: np.ndarray,
+    order: np.ndarray,
+    k: int,
+    *,
+    hidden: str = "black",
+    dim: float = 0.25,
+    scale: int = 2,
+    highlight: bool = True,
+    subset_size: int | None = None,
+) -> np.ndarray:
     """The view at step k: the first k regions revealed, the rest black or dimmed, the region
     added at step k outlined in yellow and (optionally) the minimal subset outlined in blue.
 
@@ -169,8 +187,9 @@ class ColourScale:
     high_label: str = ""
 
     @classmethod
-    def for_values(cls, values: np.ndarray, diverging: bool = False, low_label: str = "",
-                   high_label: str = "") -> "ColourScale":
+    def for_values(
+        cls, values: np.ndarray, diverging: bool = False, low_label: str = "", high_label: str = ""
+    ) -> ColourScale:
         """Sequential: [min, max]. Diverging: symmetric around 0, ±max|v| (white = 0)."""
         values = np.asarray(values, np.float64)
         if diverging:
@@ -189,9 +208,17 @@ class ColourScale:
         return f"linear-gradient(to right, {parts})"
 
 
-def heatmap(view: np.ndarray, labels: np.ndarray, values: np.ndarray, *, diverging: bool = False,
-            alpha: float = 0.62, scale: int = 2, outline: np.ndarray | None = None,
-            colours: ColourScale | None = None) -> np.ndarray:
+def heatmap(
+    view: np.ndarray,
+    labels: np.ndarray,
+    values: np.ndarray,
+    *,
+    diverging: bool = False,
+    alpha: float = 0.62,
+    scale: int = 2,
+    outline: np.ndarray | None = None,
+    colours: ColourScale | None = None,
+) -> np.ndarray:
     """Per-region values painted over the view.
 
     Args:
@@ -229,9 +256,16 @@ def to_gif(frames: list[np.ndarray], duration_ms: int = 400, comment: str = "") 
     """An animated GIF (looping) from RGB frames; the last frame is held three times longer."""
     if not frames:
         raise ValueError("a GIF needs at least one frame")
-    images = [Image.fromarray(f).convert("P", palette=Image.ADAPTIVE, colors=255) for f in frames]
+    images = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=255) for f in frames]
     durations = [duration_ms] * (len(frames) - 1) + [duration_ms * 3]
     buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
-                   comment=comment.encode("utf-8"))   # any length: Pillow splits it into sub-blocks
+    images[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=durations,
+        loop=0,
+        comment=comment.encode("utf-8"),
+    )  # any length: Pillow splits it into sub-blocks
     return buf.getvalue()

@@ -1,19 +1,18 @@
 """SAM regions: Segment Anything's automatic masks turned into one label map.
 
-SAM weights do not ship with the product; the user supplies a checkpoint (vit_b, vit_l or
-vit_h from Meta's release), see :data:`SAM_DOWNLOAD_HINT`. ``segment_anything`` and ``torch``
-are imported lazily, inside the functions that need them, so that importing this module (and
-:mod:`explainer.regions`) stays cheap and works without them.
+SAM weights do not ship with the product; the user supplies a checkpoint (vit_b, vit_l or vit_h
+from Meta's release), see :data:`SAM_DOWNLOAD_HINT`. ``segment_anything`` and ``torch`` are
+imported lazily, inside the functions that need them, so importing this module stays cheap and
+works without them. The mask post-processing (overlaps, tiny masks, the residual region) is the
+pure algebra of :mod:`explainer.masks`.
 
-The mask post-processing follows the LiMA reference exactly (``lima-spec.md`` §1.4): overlaps
-are resolved pairwise in SAM's order, tiny masks are dropped, uncovered pixels form one residual
-region.
+:class:`SamOptions` is the one definition of SAM's settings (defaults, ranges, help): the region
+registry, the command line and the UI all read it.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,17 +20,21 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from explainer import settings
 from explainer.errors import RegionError, SamUnavailable
+from explainer.labelmap import RegionOptions, relabel
+from explainer.masks import masks_to_labels
+from explainer.options import option
 
 if TYPE_CHECKING:
     import torch
     from segment_anything.modeling import Sam
 
 __all__ = [
-    "SAM_DIR",
     "SAM_DOWNLOAD_HINT",
     "SAM_ENV_VAR",
     "SAM_MODEL_TYPES",
+    "SamOptions",
     "SamStatus",
     "find_sam_checkpoint",
     "generate_masks",
@@ -43,7 +46,6 @@ __all__ = [
 
 SAM_ENV_VAR = "LIMA_SAM_CHECKPOINT"
 SAM_DIR_ENV_VAR = "LIMA_SAM_DIR"
-SAM_DIR = Path.home() / ".cache" / "lima-lens" / "sam"
 SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
 # Width of image_encoder.pos_embed (the ViT embedding dim) in Meta's checkpoints.
 _EMBED_DIM_TO_TYPE = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
@@ -55,6 +57,59 @@ SAM_DOWNLOAD_HINT = (
     f"address. Then either set {SAM_ENV_VAR}=/path/to/file.pth, or put the file in "
     f"~/.cache/lima-lens/sam/ (or in the directory named by {SAM_DIR_ENV_VAR})."
 )
+
+
+@dataclass(frozen=True)
+class SamOptions(RegionOptions):
+    """SAM's automatic mask generator and the post-processing (the LiMA reference: stability 0.8)."""
+
+    checkpoint: str | None = option(
+        None,
+        kind="path",
+        optional=True,
+        help="SAM checkpoint file (.pth); default: the LIMA_SAM_CHECKPOINT variable or the SAM folder of the cache.",
+    )
+    model_type: str | None = option(
+        None, choices=SAM_MODEL_TYPES, optional=True, help="vit_b, vit_l or vit_h; default: read from the checkpoint."
+    )
+    points_per_side: int = option(
+        32, low=4, high=64, step=1, help="Prompt points along each side (points_per_side² prompts)."
+    )
+    pred_iou_thresh: float = option(
+        0.88, low=0.0, high=1.0, step=0.01, help="Drop masks whose predicted IoU is below this."
+    )
+    stability_score_thresh: float = option(
+        0.8, low=0.0, high=1.0, step=0.01, help="Drop unstable masks (0.8 is the LiMA setting)."
+    )
+    box_nms_thresh: float = option(
+        0.7, low=0.0, high=1.0, step=0.01, help="Box IoU above which duplicate masks are suppressed (1 = keep all)."
+    )
+    resolution: int | None = option(
+        None,
+        low=224,
+        high=1024,
+        step=32,
+        unit="px",
+        optional=True,
+        help="Square size SAM sees; default: the image as given.",
+    )
+    min_fraction: float = option(
+        0.0005,
+        low=0.0,
+        high=0.999,
+        ui_high=0.05,
+        step=0.0005,
+        help="Drop masks covering at most this fraction of the image (their pixels join the residual).",
+    )
+
+    def generator_kwargs(self) -> dict[str, Any]:
+        """The arguments of segment-anything's SamAutomaticMaskGenerator."""
+        return {
+            "points_per_side": self.points_per_side,
+            "pred_iou_thresh": self.pred_iou_thresh,
+            "stability_score_thresh": self.stability_score_thresh,
+            "box_nms_thresh": self.box_nms_thresh,
+        }
 
 
 @dataclass(frozen=True)
@@ -79,9 +134,8 @@ class SamStatus:
 
 
 def sam_dir() -> Path:
-    """Directory searched for ``*.pth`` checkpoints: ``$LIMA_SAM_DIR`` or :data:`SAM_DIR`."""
-    override = os.environ.get(SAM_DIR_ENV_VAR)
-    return Path(override).expanduser() if override else SAM_DIR
+    """Directory searched for ``*.pth`` checkpoints: ``$LIMA_SAM_DIR`` or the cache's ``sam``."""
+    return settings.current().sam_dir
 
 
 def find_sam_checkpoint(explicit: str | Path | None = None) -> Path:
@@ -96,15 +150,14 @@ def find_sam_checkpoint(explicit: str | Path | None = None) -> Path:
     """
     if explicit is not None and str(explicit) != "":
         return _existing_checkpoint(Path(explicit).expanduser(), "the given path")
-    from_env = os.environ.get(SAM_ENV_VAR)
-    if from_env:
-        return _existing_checkpoint(Path(from_env).expanduser(), f"{SAM_ENV_VAR}")
+    from_env = settings.current().sam_checkpoint
+    if from_env is not None:
+        return _existing_checkpoint(from_env, f"{SAM_ENV_VAR}")
     directory = sam_dir()
     found = _first_pth(directory)
     if found is None:
         raise SamUnavailable(
-            f"No SAM checkpoint: {SAM_ENV_VAR} is not set and {directory} has no .pth file. "
-            f"{SAM_DOWNLOAD_HINT}"
+            f"No SAM checkpoint: {SAM_ENV_VAR} is not set and {directory} has no .pth file. {SAM_DOWNLOAD_HINT}"
         )
     return found
 
@@ -141,8 +194,12 @@ def sam_status(explicit: str | Path | None = None) -> SamStatus:
     """Report whether SAM is usable, cheaply (no model is loaded) and without raising."""
     try:
         if importlib.util.find_spec("segment_anything") is None:
-            return SamStatus(False, None, None, "segment-anything is not installed "
-                             "(pip install segment-anything). " + SAM_DOWNLOAD_HINT)
+            return SamStatus(
+                False,
+                None,
+                None,
+                "segment-anything is not installed (pip install segment-anything). " + SAM_DOWNLOAD_HINT,
+            )
         path = find_sam_checkpoint(explicit)
         model_type = model_type_from_name(path)
         kind = model_type or "model type read from the weights when loading"
@@ -180,9 +237,7 @@ def load_sam(
     if not path.is_file():
         raise SamUnavailable(f"SAM checkpoint not found: {path}. {SAM_DOWNLOAD_HINT}")
     if model_type is not None and model_type not in SAM_MODEL_TYPES:
-        raise SamUnavailable(
-            f"unknown SAM model type {model_type!r}; choose one of {', '.join(SAM_MODEL_TYPES)}"
-        )
+        raise SamUnavailable(f"unknown SAM model type {model_type!r}; choose one of {', '.join(SAM_MODEL_TYPES)}")
     torch, registry = _import_sam()
     state = _read_state_dict(torch, path)
     model_type = _check_model_type(state, model_type, path)
@@ -203,9 +258,7 @@ def _import_sam() -> tuple[Any, dict[str, Any]]:
         import torch
         from segment_anything import sam_model_registry
     except ImportError as exc:
-        raise SamUnavailable(
-            f"segment-anything cannot be imported ({exc}); pip install segment-anything"
-        ) from exc
+        raise SamUnavailable(f"segment-anything cannot be imported ({exc}); pip install segment-anything") from exc
     return torch, sam_model_registry
 
 
@@ -222,8 +275,7 @@ def _read_state_dict(torch: Any, path: Path) -> dict[str, Any]:
         state = state.get("model", state)  # some re-saved checkpoints nest the weights
     if not isinstance(state, dict) or "image_encoder.pos_embed" not in state:
         raise SamUnavailable(
-            f"{path} is not a SAM checkpoint (no 'image_encoder.pos_embed' weights). "
-            f"{SAM_DOWNLOAD_HINT}"
+            f"{path} is not a SAM checkpoint (no 'image_encoder.pos_embed' weights). {SAM_DOWNLOAD_HINT}"
         )
     return state
 
@@ -242,9 +294,7 @@ def _check_model_type(state: dict[str, Any], model_type: str | None, path: Path)
             )
         return inferred
     if inferred is not None and inferred != model_type:
-        raise SamUnavailable(
-            f"{path.name} holds {inferred} weights (width {width}), not {model_type}"
-        )
+        raise SamUnavailable(f"{path.name} holds {inferred} weights (width {width}), not {model_type}")
     return model_type
 
 
@@ -255,235 +305,82 @@ def _first_line(exc: BaseException) -> str:
     return line if len(line) <= 200 else line[:197] + "..."
 
 
-# --------------------------------------------------------------------------- masks
+# --------------------------------------------------------------------------- masks and regions
 
 
-def generate_masks(
-    sam: Sam,
-    image: np.ndarray,
-    *,
-    points_per_side: int = 32,
-    pred_iou_thresh: float = 0.88,
-    stability_score_thresh: float = 0.8,
-    **kwargs: Any,
-) -> list[np.ndarray]:
+def generate_masks(sam: Sam, image: np.ndarray, options: SamOptions | None = None, **kwargs: Any) -> list[np.ndarray]:
     """Run SAM's automatic mask generator.
 
     Args:
         sam: A loaded ``segment_anything`` ``Sam`` model.
         image: ``(H, W, 3)`` uint8 RGB image, any size.
-        points_per_side: Prompt grid size (points_per_side² prompts), >= 1.
-        pred_iou_thresh: Predicted-IoU filter in [0, 1].
-        stability_score_thresh: Stability filter in [0, 1]; 0.8 is the LiMA setting.
-        **kwargs: Further ``SamAutomaticMaskGenerator`` options (e.g. ``box_nms_thresh``).
+        options: the generator settings (:class:`SamOptions`); keyword arguments are merged in
+            (``points_per_side=8``), so both ``generate_masks(sam, img, SamOptions(...))`` and
+            ``generate_masks(sam, img, points_per_side=8)`` work.
 
     Returns:
         ``(H, W)`` bool masks, in SAM's output order (possibly empty).
 
     Raises:
-        RegionError: Bad image, option value or option name.
+        RegionError: Bad image or option value or name.
     """
     image = _check_rgb(image, "image")
-    _check_generator_options(points_per_side, pred_iou_thresh, stability_score_thresh)
-    if kwargs.get("output_mode", "binary_mask") != "binary_mask":
-        raise RegionError("generate_masks needs output_mode='binary_mask'")
+    if kwargs.pop("output_mode", "binary_mask") != "binary_mask":
+        raise RegionError("generate_masks needs output_mode='binary_mask' (one boolean mask per record)")
+    options = _merge(options, kwargs)
     import torch
     from segment_anything import SamAutomaticMaskGenerator
 
-    try:
-        generator = SamAutomaticMaskGenerator(
-            sam,
-            points_per_side=points_per_side,
-            pred_iou_thresh=pred_iou_thresh,
-            stability_score_thresh=stability_score_thresh,
-            **kwargs,
-        )
-    except TypeError as exc:
-        raise RegionError(f"invalid SAM generator option: {exc}") from exc
+    generator = SamAutomaticMaskGenerator(sam, output_mode="binary_mask", **options.generator_kwargs())
     with torch.inference_mode():
         records = generator.generate(image)
     return [np.asarray(r["segmentation"], dtype=bool) for r in records]
 
 
-def masks_to_labels(
-    masks: list[np.ndarray] | np.ndarray,
-    shape: tuple[int, int],
-    min_fraction: float = 0.0005,
-) -> np.ndarray:
-    """Turn possibly overlapping masks into one label map, as the LiMA reference does.
-
-    For each pair i < j (in order) with overlap I = m_i & m_j, I is removed from the mask with
-    the smaller proportion |I|/|m|, i.e. the larger one; on a tie from m_i. Masks shrink in
-    place, so later pairs see the shrunken masks. Masks with ``mean <= min_fraction`` are then
-    dropped; kept masks get ids 0..K-1 in order and all uncovered pixels (dropped masks
-    included) become one residual region with id K, if there are any.
-
-    Args:
-        masks: ``(H, W)`` bool (or 0/1) masks, a list or an ``(n, H, W)`` array; SAM records
-            (dicts with ``"segmentation"``) are accepted too.
-        shape: ``(H, W)`` of the masks.
-        min_fraction: Drop threshold on the fraction of pixels, in [0, 1).
-
-    Returns:
-        ``(H, W)`` int32 label map with ids ``0..N-1``; a single region (all zeros) when no
-        mask is kept.
-
-    Raises:
-        RegionError: A mask of another shape, a bad ``shape`` or ``min_fraction``.
-    """
-    height, width = _check_shape(shape)
-    _check_unit("min_fraction", min_fraction)
-    if min_fraction >= 1.0:  # 1 would drop every mask
-        raise RegionError(f"min_fraction must be below 1, got {min_fraction!r}")
-    flat = _stack_masks(masks, (height, width))
-    if flat.shape[0] == 0:
-        return np.zeros((height, width), dtype=np.int32)
-    packed = _pack(flat)
-    areas = flat.sum(axis=1, dtype=np.int64)
-    _resolve_overlaps(packed, areas, _candidate_pairs(packed))
-    pixels = height * width
-    kept = np.flatnonzero(areas / pixels > min_fraction)
-    if kept.size == 0:
-        return np.zeros((height, width), dtype=np.int32)
-    disjoint = np.unpackbits(packed[kept].view(np.uint8), axis=1, count=pixels).astype(bool)
-    covered = disjoint.any(axis=0)
-    # Kept masks are disjoint, so argmax picks the single mask covering a pixel.
-    labels = np.where(covered, disjoint.argmax(axis=0), kept.size)
-    return labels.reshape(height, width).astype(np.int32)
-
-
-def _pack(flat: np.ndarray) -> np.ndarray:
-    """Pack ``(n, P)`` bool masks into ``(n, ceil(P/64))`` uint64 words (64 px per word).
-
-    The pair loop then touches 8x less memory than bytes of bools and counts bits per word.
-    """
-    packed = np.packbits(flat, axis=1)
-    pad = (-packed.shape[1]) % 8
-    if pad:
-        packed = np.pad(packed, ((0, 0), (0, pad)))
-    return np.ascontiguousarray(packed).view(np.uint64)
-
-
-def _candidate_pairs(packed: np.ndarray) -> np.ndarray:
-    """``(n, n)`` bool: True where masks i and j may overlap (a superset of the real pairs).
-
-    Masks only shrink, so pairs that do not overlap at the start never overlap later and can be
-    skipped. One matrix product over word occupancy (64 px per word) finds every pair sharing a
-    non-zero word: all truly overlapping pairs, plus a few that only share a word, which the
-    exact test in :func:`_resolve_overlaps` then skips; much cheaper than a per-pixel product.
-    """
-    occupied = (packed != 0).astype(np.float32)
-    return (occupied @ occupied.T) > 0.5
-
-
-def _resolve_overlaps(packed: np.ndarray, areas: np.ndarray, candidates: np.ndarray) -> None:
-    """Apply the reference's pairwise overlap rule in place on bit-packed masks."""
-    # np.nonzero walks row-major: i ascending, then j ascending, the reference's loop order.
-    rows, cols = np.nonzero(np.triu(candidates, k=1))
-    for i, j in zip(rows.tolist(), cols.tolist()):
-        if areas[i] == 0 or areas[j] == 0:
-            continue
-        inter = packed[i] & packed[j]
-        count = _popcount(inter)
-        if count == 0:
-            continue
-        # |I|/|m_i| <= |I|/|m_j|  <=>  |m_i| >= |m_j| (|I| > 0): exact in integers; the tie
-        # (equal areas, equal proportions) removes from m_i like the reference.
-        loser = i if areas[i] >= areas[j] else j
-        packed[loser] &= ~inter
-        areas[loser] -= count
-
-
-def _popcount(words: np.ndarray) -> int:
-    """Number of set bits in a uint64 array (np.bitwise_count needs numpy >= 2.0)."""
-    if hasattr(np, "bitwise_count"):
-        return int(np.bitwise_count(words).sum())
-    return int(np.unpackbits(words.view(np.uint8)).sum())
-
-
-def _stack_masks(masks: Any, shape: tuple[int, int]) -> np.ndarray:
-    """Return masks as an ``(n, H*W)`` bool array, checking each shape."""
-    items = list(masks) if not isinstance(masks, np.ndarray) or masks.ndim == 3 else None
-    if items is None:
-        raise RegionError(f"masks must be a list of (H, W) arrays or (n, H, W), got {masks.shape}")
-    flat = np.zeros((len(items), shape[0] * shape[1]), dtype=bool)
-    for k, mask in enumerate(items):
-        if isinstance(mask, dict):
-            mask = mask["segmentation"]
-        mask = np.asarray(mask)
-        if mask.shape != shape:
-            raise RegionError(f"mask {k} has shape {mask.shape}, expected {shape}")
-        flat[k] = mask.ravel() != 0
-    return flat
-
-
-# --------------------------------------------------------------------------- regions
+def _merge(options: SamOptions | None, kwargs: dict[str, Any]) -> SamOptions:
+    base = options or SamOptions()
+    return base.replace(**kwargs) if kwargs else base
 
 
 def sam_regions(
     view: np.ndarray,
+    options: SamOptions | None = None,
     *,
-    checkpoint: str | Path | None = None,
-    model_type: str | None = None,
-    points_per_side: int = 32,
-    pred_iou_thresh: float = 0.88,
-    stability_score_thresh: float = 0.8,
-    box_nms_thresh: float = 0.7,
-    resolution: int | None = None,
-    source: np.ndarray | None = None,
-    min_fraction: float = 0.0005,
     sam: Sam | None = None,
+    source: np.ndarray | None = None,
     device: str | torch.device = "cpu",
-    **generator_kwargs: Any,
+    **kwargs: Any,
 ) -> np.ndarray:
     """SAM regions on the view.
 
     SAM runs on ``source`` (same framing as the view, any size, e.g. a sharper crop) or on the
-    view itself, resized to ``resolution`` x ``resolution`` when given. The label map is built
-    at SAM's resolution with :func:`masks_to_labels` and mapped onto the view by
+    view itself, resized to ``options.resolution`` when given. The label map is built at SAM's
+    resolution with :func:`explainer.masks.masks_to_labels` and mapped onto the view by
     nearest-neighbour resizing of the label map.
 
     Args:
         view: ``(H, W, 3)`` uint8 RGB view.
-        checkpoint: Checkpoint path, used when ``sam`` is not given (see
-            :func:`find_sam_checkpoint`).
-        model_type: ``vit_b``/``vit_l``/``vit_h`` or ``None`` (read from the weights).
-        points_per_side: Prompt grid size, >= 1.
-        pred_iou_thresh: Predicted-IoU filter in [0, 1].
-        stability_score_thresh: Stability filter in [0, 1] (LiMA: 0.8).
-        box_nms_thresh: Box NMS threshold in [0, 1] (SAM's default 0.7).
-        resolution: Square size SAM's input is resized to, or ``None`` for as is.
+        options: SAM's settings (keyword arguments are merged in, e.g. ``points_per_side=8``).
+        sam: An already-loaded ``Sam`` (lets the caller cache it); else loaded from
+            ``options.checkpoint`` (see :func:`find_sam_checkpoint`).
         source: Optional ``(h, w, 3)`` uint8 RGB image with the view's framing.
-        min_fraction: Masks covering at most this fraction are dropped, in [0, 1).
-        sam: An already-loaded ``Sam`` (lets the caller cache it).
-        device: Device for loading from ``checkpoint``.
-        **generator_kwargs: Further ``SamAutomaticMaskGenerator`` options.
+        device: Device for loading from the checkpoint.
 
     Returns:
-        ``(H, W)`` int32 label map with ids ``0..N-1``.
+        ``(H, W)`` int32 label map with ids ``0..N-1`` (``min_area`` is not applied here; the
+        region registry applies it for every method).
 
     Raises:
         SamUnavailable: No usable checkpoint when ``sam`` is not given.
         RegionError: Bad view, source or option.
     """
-    from explainer.regions import relabel  # regions imports this module lazily: no cycle
-
     view = _check_rgb(view, "view")
-    _check_generator_options(points_per_side, pred_iou_thresh, stability_score_thresh)
-    _check_unit("box_nms_thresh", box_nms_thresh)
-    image = _sam_input(view, source, resolution)
+    options = _merge(options, kwargs)
+    image = _sam_input(view, source, options.resolution)
     if sam is None:
-        sam = load_sam(find_sam_checkpoint(checkpoint), model_type, device)
-    masks = generate_masks(
-        sam,
-        image,
-        points_per_side=points_per_side,
-        pred_iou_thresh=pred_iou_thresh,
-        stability_score_thresh=stability_score_thresh,
-        box_nms_thresh=box_nms_thresh,
-        **generator_kwargs,
-    )
-    labels = masks_to_labels(masks, image.shape[:2], min_fraction)
+        sam = load_sam(find_sam_checkpoint(options.checkpoint), options.model_type, device)
+    masks = generate_masks(sam, image, options)
+    labels = masks_to_labels(masks, image.shape[:2], options.min_fraction)
     height, width = view.shape[:2]
     if labels.shape != (height, width):
         # Resize the label map itself (not each mask) so regions stay disjoint and covering.
@@ -504,10 +401,7 @@ def _sam_input(view: np.ndarray, source: np.ndarray | None, resolution: int | No
             )
     if resolution is None:
         return np.ascontiguousarray(image)
-    is_int = isinstance(resolution, (int, np.integer)) and not isinstance(resolution, bool)
-    if not is_int or resolution < 16:
-        raise RegionError(f"resolution must be an integer >= 16 or None, got {resolution!r}")
-    size = int(resolution)
+    size = int(resolution)  # checked by SamOptions
     if image.shape[:2] == (size, size):
         return np.ascontiguousarray(image)
     shrinking = size < min(image.shape[:2])
@@ -521,32 +415,5 @@ def _check_rgb(image: Any, name: str) -> np.ndarray:
         shape = getattr(image, "shape", type(image).__name__)
         raise RegionError(f"{name} must be an (H, W, 3) uint8 RGB array, got {shape}")
     if image.dtype != np.uint8 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise RegionError(f"{name} must be a non-empty uint8 RGB array, got {image.dtype} "
-                          f"{image.shape}")
+        raise RegionError(f"{name} must be a non-empty uint8 RGB array, got {image.dtype} {image.shape}")
     return image
-
-
-def _check_shape(shape: Any) -> tuple[int, int]:
-    """Require ``(H, W)`` positive ints."""
-    try:
-        height, width = (int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise RegionError(f"shape must be (H, W), got {shape!r}") from None
-    if height < 1 or width < 1:
-        raise RegionError(f"shape must be positive, got {shape!r}")
-    return height, width
-
-
-def _check_generator_options(points: Any, iou: Any, stability: Any) -> None:
-    """Validate the three main generator options."""
-    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
-        raise RegionError(f"points_per_side must be an integer >= 1, got {points!r}")
-    _check_unit("pred_iou_thresh", iou)
-    _check_unit("stability_score_thresh", stability)
-
-
-def _check_unit(name: str, value: Any) -> None:
-    """Require a real number in [0, 1]."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not 0.0 <= float(value) <= 1.0:
-        raise RegionError(f"{name} must be a number in [0, 1], got {value!r}")

@@ -8,23 +8,23 @@ behind inference) and yields :class:`ScanProgress` after every batch; the last i
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from explainer import settings
 from explainer.data import ImageItem, ImageSet
 from explainer.errors import LimaError
 from explainer.models import Classifier
+from explainer.progress import eta_from_rate, run_to_end
 from explainer.store import write_atomic
 
 TOP_K = 5
-DEFAULT_SCANS_DIR = Path(os.environ.get("LIMA_SCANS_DIR", Path.home() / ".cache" / "lima-lens" / "scans"))
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,11 @@ class ScanResult:
     def mistakes(self, true: int | None = None, pred: int | None = None) -> list[ScanRow]:
         """Misclassified images, most confidently wrong first (p of the wrong class, then the
         lowest p of the true class), optionally filtered by true and/or predicted class."""
-        rows = [r for r in self.readable if not r.correct and (true is None or r.label == true)
-                and (pred is None or r.pred == pred)]
+        rows = [
+            r
+            for r in self.readable
+            if not r.correct and (true is None or r.label == true) and (pred is None or r.pred == pred)
+        ]
         return sorted(rows, key=lambda r: (-r.p_pred, r.p_label, r.key))
 
     def confusions(self) -> list[tuple[int, int, int]]:
@@ -97,7 +100,7 @@ class ScanResult:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "ScanResult":
+    def from_json(cls, text: str) -> ScanResult:
         doc = json.loads(text)
         rows = tuple(ScanRow(**{**r, "top": tuple(tuple(t) for t in r["top"])}) for r in doc.pop("rows"))
         return cls(rows=rows, **{**doc, "problems": tuple(doc.get("problems", ()))})
@@ -105,18 +108,25 @@ class ScanResult:
 
 @dataclass(frozen=True)
 class ScanProgress:
+    """Where a scan is (an :class:`explainer.progress.Progress`): images done of the total."""
+
     done: int
     total: int
     elapsed_s: float
     result: ScanResult | None = None
 
     @property
+    def fraction(self) -> float:
+        return 1.0 if self.result is not None else self.done / max(self.total, 1)
+
+    @property
     def eta_s(self) -> float | None:
         if self.result is not None:
             return 0.0
-        if self.done == 0:
-            return None
-        return self.elapsed_s / self.done * (self.total - self.done)
+        return eta_from_rate(self.done, self.total, self.elapsed_s)
+
+    def describe(self) -> str:
+        return f"{self.done:,} of {self.total:,} images"
 
 
 def _load_view(clf: Classifier, item: ImageItem):
@@ -124,7 +134,7 @@ def _load_view(clf: Classifier, item: ImageItem):
         return clf.view(item.load()), None
     except LimaError as exc:
         return None, str(exc)
-    except Exception as exc:                      # noqa: BLE001 - one bad file must not end a scan
+    except Exception as exc:
         return None, f"{item.name}: {type(exc).__name__}: {exc}"
 
 
@@ -139,13 +149,23 @@ def _rows_for(clf: Classifier, items: list[ImageItem], loaded) -> list[ScanRow]:
             continue
         p = by_index[i]
         top = np.argsort(-p, kind="stable")[:TOP_K]
-        rows.append(ScanRow(item.key, item.name, item.label, int(top[0]), float(p[item.label]), float(p[top[0]]),
-                            tuple((int(c), float(p[c])) for c in top)))
+        rows.append(
+            ScanRow(
+                item.key,
+                item.name,
+                item.label,
+                int(top[0]),
+                float(p[item.label]),
+                float(p[top[0]]),
+                tuple((int(c), float(p[c])) for c in top),
+            )
+        )
     return rows
 
 
-def iter_scan(clf: Classifier, image_set: ImageSet, batch_size: int | None = None,
-              workers: int = 2) -> Iterator[ScanProgress]:
+def iter_scan(
+    clf: Classifier, image_set: ImageSet, batch_size: int | None = None, workers: int = 2
+) -> Iterator[ScanProgress]:
     """Classify every image of ``image_set``; yields progress per batch, the result last.
 
     Stop iterating to cancel. Unreadable images become rows with ``error`` set.
@@ -154,36 +174,40 @@ def iter_scan(clf: Classifier, image_set: ImageSet, batch_size: int | None = Non
 
     items = list(image_set.items)
     b = batch_size or clf.batch_size
-    batches = [items[i:i + b] for i in range(0, len(items), b)]
+    batches = [items[i : i + b] for i in range(0, len(items), b)]
     start, rows = time.perf_counter(), []
     yield ScanProgress(0, len(items), 0.0)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending = [pool.submit(_load_view, clf, it) for it in batches[0]] if batches else []
         for n, batch in enumerate(batches):
             loaded = [f.result() for f in pending]
-            if n + 1 < len(batches):               # decode the next batch while the model runs
+            if n + 1 < len(batches):  # decode the next batch while the model runs
                 pending = [pool.submit(_load_view, clf, it) for it in batches[n + 1]]
             rows.extend(_rows_for(clf, batch, loaded))
             yield ScanProgress(len(rows), len(items), time.perf_counter() - start)
-    result = ScanResult(image_set.name, image_set.fingerprint(), clf.id, clf.weights_hash, tuple(rows),
-                        time.perf_counter() - start, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        tuple(image_set.problems))
+    result = ScanResult(
+        image_set.name,
+        image_set.fingerprint(),
+        clf.id,
+        clf.weights_hash,
+        tuple(rows),
+        time.perf_counter() - start,
+        datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        tuple(image_set.problems),
+    )
     yield ScanProgress(len(rows), len(items), result.elapsed_s, result)
 
 
 def scan(clf: Classifier, image_set: ImageSet, **options) -> ScanResult:
     """Run :func:`iter_scan` to the end and return the :class:`ScanResult`."""
-    last = None
-    for last in iter_scan(clf, image_set, **options):
-        pass
-    return last.result
+    return run_to_end(iter_scan(clf, image_set, **options))
 
 
 class ScanCache:
     """Scan results on disk, one JSON file per (model weights, image set fingerprint)."""
 
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root else DEFAULT_SCANS_DIR
+        self.root = Path(root) if root else settings.current().scans_dir
 
     def path(self, clf: Classifier, image_set: ImageSet) -> Path:
         import hashlib

@@ -1,6 +1,6 @@
 """Greedy (SMDL) and bidirectional (LiMA) subset search, as a generator that reports progress.
 
-Semantics follow the reference code exactly (``lima-spec.md`` §3-4):
+Semantics follow the reference code exactly (``docs/method.md``, "The search"):
 
 * candidates are the unassigned regions in ascending id order; argmax/argmin take the first
   index on ties;
@@ -13,37 +13,41 @@ Semantics follow the reference code exactly (``lima-spec.md`` §3-4):
 * order = S + reversed(D); every prefix's probabilities come from the search's own forward
   passes (the complement of D is always a prefix), plus the black and full images.
 
-:func:`iter_search` yields :class:`Progress` after every batch of forward passes, so a caller
-can draw a progress bar and stop by simply no longer iterating; the last item carries the
-:class:`Explanation`. :func:`explain` collects it.
+:class:`SearchOptions` is the one definition of the search settings. :func:`iter_search` yields
+:class:`SearchProgress` after every batch of forward passes, so a caller can draw a progress bar
+and stop by simply no longer iterating; the last item carries the :class:`Explanation`.
+:func:`explain` collects it.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
 from explainer import metrics
-from explainer.compose import FILLS, Composer
+from explainer.compose import Composer
+from explainer.config import SEARCHES, SearchOptions, resolve_search_options
 from explainer.errors import ImageError, LabelError, ModelError
 from explainer.explanation import Explanation, SearchLog
+from explainer.labelmap import validate_labels
 from explainer.models import Classifier, device_label
-from explainer.objective import TermValues, distance_matrix, effectiveness_with, normalise_weights, term_values
-from explainer.regions import validate_labels
+from explainer.objective import TermValues, distance_matrix, effectiveness_with, term_values
+from explainer.progress import eta_from_rate, run_to_end
+from explainer.regions import RegionSpec
 
-SEARCHES = ("bidirectional", "greedy")
-DEFAULT_PENDING = 8
+DEFAULT_PENDING = SearchOptions.field("pending").default
 
 
 @dataclass(frozen=True)
-class Progress:
-    """Where a running search is.
+class SearchProgress:
+    """Where a running search is (an :class:`explainer.progress.Progress`).
 
     Attributes:
         step: search iterations finished (0 before the first one).
@@ -71,10 +75,14 @@ class Progress:
         """Estimated seconds left, from the rate so far (None before the first batch)."""
         if self.result is not None:
             return 0.0
-        if self.forward_passes <= 2 or self.elapsed_s <= 0:
+        if self.forward_passes <= 2:
             return None
-        rate = self.forward_passes / self.elapsed_s
-        return max(0.0, (self.forward_total - self.forward_passes) / rate)
+        return eta_from_rate(self.forward_passes, self.forward_total, self.elapsed_s)
+
+    def describe(self) -> str:
+        return (
+            f"step {self.step} of {self.steps_total} · {self.forward_passes:,} / {self.forward_total:,} forward passes"
+        )
 
 
 def bidirectional_iterations(n: int, pending: int) -> int:
@@ -87,7 +95,7 @@ def forward_pass_count(n: int, search: str = "bidirectional", pending: int = DEF
     bidirectional (each backward step re-scores ``pending`` candidates, or ``pending − 1`` when
     the forward winner was among them: the minimum is 2b below this bound).
 
-    Greedy: N(N+1). Bidirectional (lima-spec §4.3, single-modal): 2[bN − b(b−1)] + 2bp
+    Greedy: N(N+1). Bidirectional (``docs/method.md``, "Cost", single-modal): 2[bN − b(b−1)] + 2bp
     + 2[r(r+1)/2 − 1] + 2 with r = N − 2b. Both include the full and the black image. The
     effectiveness term costs nothing extra: the region embeddings come from the first step's
     single-region images.
@@ -108,12 +116,12 @@ def iteration_count(n: int, search: str = "bidirectional", pending: int = DEFAUL
 class _Run:
     """The state of one search; its generator methods yield Progress after each batch."""
 
-    def __init__(self, clf: Classifier, view: np.ndarray, labels: np.ndarray, target: int,
-                 search: str, pending: int, weights: dict, fill: str):
-        self.clf, self.target, self.search, self.pending, self.weights = clf, target, search, pending, weights
+    def __init__(self, clf: Classifier, view: np.ndarray, labels: np.ndarray, target: int, options: SearchOptions):
+        self.clf, self.target = clf, target
+        self.search, self.pending, self.weights = options.search, options.pending, options.weights
         self.n = int(labels.max()) + 1
-        self.composer = Composer(view, labels, clf.device, fill)
-        self.use_effectiveness = weights["effectiveness"] != 0.0
+        self.composer = Composer(view, labels, clf.device, options.fill)
+        self.use_effectiveness = self.weights.effectiveness != 0.0
         self.distances: np.ndarray | None = None
         self.ins = np.full((self.n + 1, clf.num_classes), np.nan, np.float32)
         self.dels = np.full((self.n + 1, clf.num_classes), np.nan, np.float32)
@@ -121,12 +129,18 @@ class _Run:
         self.passes = 0
         self.iterations_done = 0
         self.start = time.perf_counter()
-        self.forward_total = forward_pass_count(self.n, search, pending)
-        self.iterations_total = iteration_count(self.n, search, pending)
+        self.forward_total = forward_pass_count(self.n, self.search, self.pending)
+        self.iterations_total = iteration_count(self.n, self.search, self.pending)
 
-    def progress(self, result: Explanation | None = None) -> Progress:
-        return Progress(self.iterations_done, self.iterations_total, self.passes, self.forward_total,
-                        time.perf_counter() - self.start, result)
+    def progress(self, result: Explanation | None = None) -> SearchProgress:
+        return SearchProgress(
+            self.iterations_done,
+            self.iterations_total,
+            self.passes,
+            self.forward_total,
+            time.perf_counter() - self.start,
+            result,
+        )
 
     # -- forward passes ---------------------------------------------------------------------------
     def evaluate(self, sets: torch.Tensor, want_embeddings: bool = False):
@@ -136,9 +150,16 @@ class _Run:
         embeddings of the kept images C×D or None), all on the device.
         """
         c = sets.shape[0]
+
         # One stream of 2C images (kept, then removed) so every batch is full.
-        images = lambda s: torch.cat([self.composer.images(sets[_clip(s, 0, c)]),  # noqa: E731
-                                      self.composer.images(sets[_clip(s, c, 2 * c)], complement=True)])
+        def images(s: slice) -> torch.Tensor:
+            return torch.cat(
+                [
+                    self.composer.images(sets[_clip(s, 0, c)]),
+                    self.composer.images(sets[_clip(s, c, 2 * c)], complement=True),
+                ]
+            )
+
         probs, embs = [], []
         for out in self.clf.map_batches(lambda s: self._score(images(s), want_embeddings), 2 * c):
             probs.append(out[0])
@@ -146,9 +167,9 @@ class _Run:
                 embs.append(out[1])
             self.passes += len(out[0])
             yield self.progress()
-        probs = torch.cat(probs)
+        all_probs = torch.cat(probs)
         emb = torch.cat(embs)[:c] if want_embeddings else None
-        return probs[:c], probs[c:], emb
+        return all_probs[:c], all_probs[c:], emb
 
     def _score(self, batch: torch.Tensor, want_embeddings: bool):
         if want_embeddings:
@@ -197,30 +218,38 @@ class _Run:
         self._record("forward", int(candidates[best]), position, len(candidates), scores[best], terms.pick(best))
         return best, terms
 
-    def backward_step(self, removed: list[int], candidates: np.ndarray, winner: int,
-                      forward_terms: TermValues):
+    def backward_step(self, removed: list[int], candidates: np.ndarray, winner: int, forward_terms: TermValues):
         """Pick the region to send to the tail; generator, returns its id."""
         removal_eff = self.effectiveness(removed, candidates)
         prescreen = forward_terms.objective(self.weights, effectiveness=removal_eff)
-        ranked = np.argsort(prescreen, kind="stable")            # lowest first, ties by id
+        ranked = np.argsort(prescreen, kind="stable")  # lowest first, ties by id
         pool = [int(i) for i in ranked[: self.pending] if i != winner]
-        if not pool:                                              # pending = 1 and the winner was it
+        if not pool:  # pending = 1 and the winner was it
             pool = [int(i) for i in ranked if i != winner][:1]
         pool_ids = candidates[pool]
         probs_in, probs_out, _ = yield from self.evaluate(self.subsets(removed, pool_ids))
         terms = term_values(probs_in, probs_out, self.target, removal_eff[pool])
         scores = terms.objective(self.weights)
         worst = int(np.argmin(scores))
-        position = self.n - len(removed)          # the tail slot: complement of D ∪ {c} is a prefix
+        position = self.n - len(removed)  # the tail slot: complement of D ∪ {c} is a prefix
         self.ins[position - 1] = probs_out[worst].cpu().numpy()
         self.dels[position - 1] = probs_in[worst].cpu().numpy()
         self._record("backward", int(pool_ids[worst]), position, len(pool), scores[worst], terms.pick(worst))
         return int(pool_ids[worst])
 
-    def _record(self, direction: str, region: int, position: int, candidates: int, objective: float,
-                terms: dict) -> None:
-        self.log.append({"direction": direction, "region": region, "position": position,
-                         "candidates": candidates, "objective": float(objective), **terms})
+    def _record(
+        self, direction: str, region: int, position: int, candidates: int, objective: float, terms: dict
+    ) -> None:
+        self.log.append(
+            {
+                "direction": direction,
+                "region": region,
+                "position": position,
+                "candidates": candidates,
+                "objective": float(objective),
+                **terms,
+            }
+        )
 
     def run(self):
         """The whole search; generator, returns the order (N region ids)."""
@@ -230,7 +259,7 @@ class _Run:
             candidates = np.array(sorted(set(range(self.n)) - set(kept) - set(removed)), dtype=np.int64)
             if len(candidates) == 0:
                 break
-            if len(candidates) == 1:                   # the last region: nothing to compare
+            if len(candidates) == 1:  # the last region: nothing to compare
                 kept.append(int(candidates[0]))
                 break
             best, terms = yield from self.forward_step(kept, candidates)
@@ -249,27 +278,26 @@ def _clip(s: slice, lo: int, hi: int) -> slice:
     return slice(min(max(s.start, lo), hi) - lo, min(max(s.stop, lo), hi) - lo)
 
 
-def _check_inputs(clf: Classifier, view: np.ndarray, labels: np.ndarray, target: int,
-                  tracked: int | None, search: str, pending: int, fill: str) -> np.ndarray:
+def _check_inputs(
+    clf: Classifier, view: np.ndarray, labels: np.ndarray, target: int, tracked: int | None
+) -> np.ndarray:
     view = np.asarray(view)
     if view.dtype != np.uint8 or view.shape != (clf.size, clf.size, 3):
-        raise ImageError(f"The view must be a {clf.size}×{clf.size}×3 uint8 RGB array (use clf.view(image)); "
-                         f"got shape {view.shape} and dtype {view.dtype}.")
+        raise ImageError(
+            f"The view must be a {clf.size}×{clf.size}×3 uint8 RGB array (use clf.view(image)); "
+            f"got shape {view.shape} and dtype {view.dtype}."
+        )
     labels = validate_labels(labels, view.shape[:2])
     for name, cls in (("target", target), ("tracked", tracked)):
         if cls is None:
             continue
         if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)):
-            raise LabelError(f"The {name} class must be an integer class index (0..{clf.num_classes - 1}), "
-                             f"got {cls!r} ({type(cls).__name__}).")
+            raise LabelError(
+                f"The {name} class must be an integer class index (0..{clf.num_classes - 1}), "
+                f"got {cls!r} ({type(cls).__name__})."
+            )
         if not 0 <= cls < clf.num_classes:
             raise LabelError(f"The {name} class {cls!r} is outside 0..{clf.num_classes - 1} for {clf.id}.")
-    if search not in SEARCHES:
-        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}.")
-    if isinstance(pending, (bool, np.bool_)) or not isinstance(pending, (int, np.integer)) or pending < 1:
-        raise ValueError(f"pending must be a positive integer, got {pending!r}.")
-    if fill not in FILLS:
-        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}.")
     return labels
 
 
@@ -279,41 +307,48 @@ def default_tracked(probs_full: np.ndarray, target: int) -> int:
     return int(ranked[0] if ranked[0] != target else ranked[1])
 
 
-def iter_search(clf: Classifier, view: np.ndarray, labels: np.ndarray, target: int, *,
-                search: str = "bidirectional", pending: int = DEFAULT_PENDING,
-                weights: Mapping[str, float] | None = None, fill: str = "black",
-                tracked: int | None = None, tolerance: float = metrics.MINIMAL_TOLERANCE,
-                regions: dict | None = None, source: dict | None = None) -> Iterator[Progress]:
-    """Run a LiMA search, yielding :class:`Progress` after every batch of forward passes.
+def iter_search(
+    clf: Classifier,
+    view: np.ndarray,
+    labels: np.ndarray,
+    target: int,
+    options: SearchOptions | Mapping[str, Any] | None = None,
+    *,
+    tracked: int | None = None,
+    regions: RegionSpec | Mapping[str, Any] | None = None,
+    source: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> Iterator[SearchProgress]:
+    """Run a LiMA search, yielding :class:`SearchProgress` after every batch of forward passes.
 
     Args:
         clf: the classifier.
         view: S×S×3 uint8 RGB, the classifier's view (``clf.view(image)``).
         labels: S×S integer label map, ids 0..N-1 (``propose_regions``).
         target: the class to explain (0..K-1), e.g. the true class of a mistake.
-        search: "bidirectional" (LiMA) or "greedy" (SMDL).
-        pending: candidates the backward step re-scores (the reference's pending samples).
-        weights: λ by term name (see ``objective.DEFAULT_WEIGHTS``); missing names get defaults.
-        fill: how removed pixels are filled: "black" (paper), "mean" or "blur".
+        options: :class:`SearchOptions` (or a dict of them); keyword ``settings`` (``search``,
+            ``pending``, ``weights`` by name, ``fill``, ``tolerance``) are merged in, so
+            ``explain(clf, view, labels, 281, search="greedy", weights={"consistency": 20})`` works.
         tracked: a second class followed on the same path; None = the prediction when it is
             wrong, else the runner-up.
-        tolerance: for the minimal subset, in probability units.
-        regions, source: provenance dicts stored with the result (region method and
-            parameters; image name, digest and label).
+        regions: how the label map was made (:class:`RegionSpec` or its dict), stored with the result.
+        source: image provenance (name, digest, true label, ...), stored with the result.
 
     Yields:
-        Progress; the last one has ``result`` set. Stop iterating to cancel: the generator
-        exits cleanly and nothing else runs.
+        SearchProgress; the last one has ``result`` set. Stop iterating to cancel: the
+        generator exits cleanly and nothing else runs.
+
+    Raises:
+        SearchError, LabelError, ImageError, RegionError, ModelError: bad settings or inputs
+        (checked before any forward pass).
     """
-    labels = _check_inputs(clf, view, labels, target, tracked, search, pending, fill)
-    try:
-        weights = normalise_weights(weights)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-    if weights["effectiveness"] != 0.0 and not clf.has_embeddings:
-        raise ModelError(f"The effectiveness term needs embeddings, which {clf.id} does not offer; "
-                         f"set its weight to 0.")
-    run = _Run(clf, np.asarray(view), labels, int(target), search, int(pending), weights, fill)
+    labels = _check_inputs(clf, view, labels, target, tracked)
+    config = resolve_search_options(options, **settings)
+    if config.weights.effectiveness != 0.0 and not clf.has_embeddings:
+        raise ModelError(
+            f"The effectiveness term needs embeddings, which {clf.id} does not offer; set its weight to 0."
+        )
+    run = _Run(clf, np.asarray(view), labels, int(target), config)
     yield run.progress()
     ends = yield from run.endpoints()
     full, black = ends[0].cpu().numpy(), ends[1].cpu().numpy()
@@ -322,19 +357,30 @@ def iter_search(clf: Classifier, view: np.ndarray, labels: np.ndarray, target: i
     order = yield from run.run()
     run.ins[0], run.ins[run.n] = black, full
     run.dels[0], run.dels[run.n] = full, black
-    if np.isnan(run.ins).any() or np.isnan(run.dels).any():      # an invariant, not user input
+    if np.isnan(run.ins).any() or np.isnan(run.dels).any():  # an invariant, not user input
         raise RuntimeError("internal error: a curve point was not recorded")
     result = Explanation(
-        view=np.array(view, dtype=np.uint8), labels=labels, order=order,
-        area=metrics.cumulative_area(labels, order), insertion_probs=run.ins, deletion_probs=run.dels,
-        target=int(target), tracked=int(tracked), class_names=clf.class_names,
+        view=np.array(view, dtype=np.uint8),
+        labels=labels,
+        order=order,
+        area=metrics.cumulative_area(labels, order),
+        insertion_probs=run.ins,
+        deletion_probs=run.dels,
+        target=int(target),
+        tracked=int(tracked),
+        class_names=clf.class_names,
         log=SearchLog.from_rows(run.log),
-        config={"search": search, "pending": int(pending), "weights": weights, "fill": fill,
-                "batch_size": clf.batch_size, "tolerance": float(tolerance)},
-        regions=dict(regions or {}), model=clf.describe(), source=dict(source or {}),
-        forward_passes=run.passes, wall_time_s=time.perf_counter() - run.start,
-        device=device_label(clf.device), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        versions=library_versions())
+        config=config,
+        regions=RegionSpec.from_dict(regions or {}),
+        model=clf.describe(),
+        source=dict(source or {}),
+        batch_size=clf.batch_size,
+        forward_passes=run.passes,
+        wall_time_s=time.perf_counter() - run.start,
+        device=device_label(clf.device),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=library_versions(),
+    )
     yield run.progress(result)
 
 
@@ -343,11 +389,7 @@ def explain(clf: Classifier, view: np.ndarray, labels: np.ndarray, target: int, 
 
     Takes the same arguments as :func:`iter_search`.
     """
-    last = None
-    for last in iter_search(clf, view, labels, target, **options):
-        pass
-    assert last is not None and last.result is not None
-    return last.result
+    return run_to_end(iter_search(clf, view, labels, target, **options))
 
 
 def library_versions() -> dict:
@@ -357,11 +399,27 @@ def library_versions() -> dict:
     import PIL
     import torchvision
 
-    import explainer
+    from explainer.version import __version__
 
-    return {"lima_lens": explainer.__version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "torchvision": torchvision.__version__, "pillow": PIL.__version__}
+    return {
+        "lima_lens": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "pillow": PIL.__version__,
+    }
 
 
-__all__ = ["iter_search", "explain", "Progress", "forward_pass_count", "iteration_count", "SEARCHES",
-           "DEFAULT_PENDING"]
+__all__ = [
+    "DEFAULT_PENDING",
+    "SEARCHES",
+    "SearchOptions",
+    "SearchProgress",
+    "default_tracked",
+    "explain",
+    "forward_pass_count",
+    "iter_search",
+    "iteration_count",
+    "resolve_search_options",
+]

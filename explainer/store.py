@@ -1,5 +1,4 @@
-"""Explanations on disk: lossless JSON + NPZ, atomic writes, a run store keyed by the inputs,
-and an export in the reference code's ``npy/json`` layout.
+"""Explanations on disk: lossless JSON + NPZ, atomic writes, and a run store keyed by the inputs.
 
 A saved explanation is a folder with ``explanation.npz`` (every array) and
 ``explanation.json`` (metadata, readable curves and metrics, and the NPZ's SHA-256). The JSON
@@ -8,6 +7,7 @@ is written last, so a folder without a matching JSON is an unfinished write and 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import json
@@ -15,20 +15,22 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from explainer.errors import LimaError
+from explainer import settings
+from explainer.config import SearchOptions
+from explainer.errors import StoreError
 from explainer.explanation import LOG_FIELDS, Explanation, SearchLog
+from explainer.regions import RegionSpec
 
 FORMAT = "lima-lens/explanation/1"
 ARRAYS = ("view", "labels", "order", "area", "insertion_probs", "deletion_probs")
-BACKUP = "explanation.npz.prev"      # the previous NPZ while an overwrite is in progress
-TEMP_PREFIX = ".lima-tmp."           # temporary files of write_atomic (never listed or loaded)
-DEFAULT_RUNS_DIR = Path(os.environ.get("LIMA_RUNS_DIR", Path.home() / ".cache" / "lima-lens" / "runs"))
+BACKUP = "explanation.npz.prev"  # the previous NPZ while an overwrite is in progress
+TEMP_PREFIX = ".lima-tmp."  # temporary files of write_atomic (never listed or loaded)
 # A run key names a folder: letters, digits, '-' and '_' only, at most 64 characters (run_key()
 # makes 20 hex digits). Anything else (paths, dots, markup, NUL, very long names) is not a key.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -39,11 +41,8 @@ def is_run_key(key: object) -> bool:
     return isinstance(key, str) and KEY_PATTERN.fullmatch(key) is not None
 
 
-class StoreError(LimaError, OSError):
-    """A saved explanation is missing, incomplete or corrupt."""
-
-
 # -- atomic files -------------------------------------------------------------------------------
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
@@ -60,7 +59,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-            os.replace(tmp, path)          # before the lock is released by closing the file
+            os.replace(tmp, path)  # before the lock is released by closing the file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -70,7 +69,7 @@ def _lock(fd: int, blocking: bool) -> bool:
     """An exclusive advisory lock on ``fd`` (released when the process ends); False if taken."""
     try:
         import fcntl
-    except ImportError:                      # not POSIX: no locks, stale files go by age only
+    except ImportError:  # not POSIX: no locks, stale files go by age only
         return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
@@ -95,7 +94,7 @@ def remove_stale_temporaries(folder: Path, min_age_s: float = 0.0, keep: tuple[s
                 continue
             with open(tmp, "rb") as f:
                 if not _lock(f.fileno(), blocking=False):
-                    continue                     # a live writer holds it
+                    continue  # a live writer holds it
                 tmp.unlink()
                 removed += 1
         except OSError:
@@ -103,7 +102,8 @@ def remove_stale_temporaries(folder: Path, min_age_s: float = 0.0, keep: tuple[s
     return removed
 
 
-def _json_bytes(obj) -> bytes:
+def json_bytes(obj) -> bytes:
+    """JSON as UTF-8 bytes (numpy values and paths included), indented for people."""
     return json.dumps(obj, indent=1, ensure_ascii=False, default=_json_default).encode("utf-8")
 
 
@@ -119,31 +119,52 @@ def _json_default(value):
 
 # -- save / load --------------------------------------------------------------------------------
 
+
 def summary(exp: Explanation) -> dict:
     """The human-readable part of a saved explanation: curves and metrics."""
     k = exp.minimal_subset_size
     return {
-        "n_regions": exp.n_regions, "target_name": exp.class_name(exp.target),
-        "tracked_name": exp.class_name(exp.tracked), "full_prediction": exp.full_prediction,
+        "n_regions": exp.n_regions,
+        "target_name": exp.class_name(exp.target),
+        "tracked_name": exp.class_name(exp.tracked),
+        "full_prediction": exp.full_prediction,
         "full_prediction_name": exp.class_name(exp.full_prediction),
-        "insertion_auc": exp.insertion_auc, "deletion_auc": exp.deletion_auc,
-        "insertion_auc_steps": exp.insertion_auc_steps, "deletion_auc_steps": exp.deletion_auc_steps,
-        "minimal_subset": list(exp.minimal_subset), "minimal_subset_area": float(exp.area[k]),
-        "minimal_subset_score": float(exp.insertion[k]), "readout": exp.readout(),
+        "insertion_auc": exp.insertion_auc,
+        "deletion_auc": exp.deletion_auc,
+        "insertion_auc_steps": exp.insertion_auc_steps,
+        "deletion_auc_steps": exp.deletion_auc_steps,
+        "minimal_subset": list(exp.minimal_subset),
+        "minimal_subset_area": float(exp.area[k]),
+        "minimal_subset_score": float(exp.insertion[k]),
+        "readout": exp.readout(),
         "budget_scores": [b.to_dict() for b in exp.budget_scores()],
-        "order": exp.order.tolist(), "area": exp.area.tolist(), "insertion": exp.insertion.tolist(),
+        "order": exp.order.tolist(),
+        "area": exp.area.tolist(),
+        "insertion": exp.insertion.tolist(),
         "deletion": exp.deletion.tolist(),
-        "tracked_insertion": None if exp.tracked is None else exp.tracked_insertion.tolist(),
-        "tracked_deletion": None if exp.tracked is None else exp.tracked_deletion.tolist(),
+        "tracked_insertion": None if exp.tracked is None else exp.curve(exp.tracked, "insertion").tolist(),
+        "tracked_deletion": None if exp.tracked is None else exp.curve(exp.tracked, "deletion").tolist(),
     }
 
 
 def metadata(exp: Explanation) -> dict:
     """Provenance and settings: everything but the arrays."""
-    return {"format": FORMAT, "target": exp.target, "tracked": exp.tracked, "class_names": list(exp.class_names),
-            "config": exp.config, "regions": exp.regions, "model": exp.model, "source": exp.source,
-            "forward_passes": exp.forward_passes, "wall_time_s": exp.wall_time_s, "device": exp.device,
-            "created": exp.created, "versions": exp.versions}
+    return {
+        "format": FORMAT,
+        "target": exp.target,
+        "tracked": exp.tracked,
+        "class_names": list(exp.class_names),
+        "config": exp.config.to_dict(),
+        "regions": exp.regions.to_dict(),
+        "model": exp.model,
+        "source": exp.source,
+        "batch_size": exp.batch_size,
+        "forward_passes": exp.forward_passes,
+        "wall_time_s": exp.wall_time_s,
+        "device": exp.device,
+        "created": exp.created,
+        "versions": exp.versions,
+    }
 
 
 def to_npz_bytes(exp: Explanation) -> bytes:
@@ -188,7 +209,7 @@ def _save_locked(folder: Path, npz: bytes, doc: dict) -> None:
         # (e.g. "Not a directory" when ``folder`` is a file).
         _quietly(backup.unlink, missing_ok=True)
         raise
-    write_atomic(folder / "explanation.json", _json_bytes(doc))
+    write_atomic(folder / "explanation.json", json_bytes(doc))
     _quietly(backup.unlink, missing_ok=True)
 
 
@@ -201,7 +222,7 @@ def _folder_lock(folder: Path, blocking: bool) -> Iterator[bool]:
     try:
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     except OSError:
-        yield blocking                                      # a read-only folder: nothing to guard
+        yield blocking  # a read-only folder: nothing to guard
         return
     try:
         taken = _lock(fd, blocking)
@@ -247,11 +268,25 @@ def load(folder: str | Path) -> Explanation:
         with np.load(io.BytesIO(npz), allow_pickle=False) as z:
             arrays = {name: z[name] for name in ARRAYS}
             log = SearchLog(**{name: z[f"log_{name}"] for name in LOG_FIELDS})
-        return Explanation(**arrays, target=doc["target"], tracked=doc["tracked"],
-                           class_names=tuple(doc["class_names"]), log=log, config=doc["config"],
-                           regions=doc["regions"], model=doc["model"], source=doc["source"],
-                           forward_passes=doc["forward_passes"], wall_time_s=doc["wall_time_s"],
-                           device=doc["device"], created=doc["created"], versions=doc["versions"])
+        config = dict(doc["config"])
+        batch_size = int(doc.get("batch_size") or config.pop("batch_size", 0) or 0)  # 0.1 kept it in config
+        return Explanation(
+            **arrays,
+            target=doc["target"],
+            tracked=doc["tracked"],
+            class_names=tuple(doc["class_names"]),
+            log=log,
+            config=SearchOptions.from_saved(config),
+            regions=RegionSpec.from_dict(doc["regions"]),
+            model=doc["model"],
+            source=doc["source"],
+            batch_size=batch_size,
+            forward_passes=doc["forward_passes"],
+            wall_time_s=doc["wall_time_s"],
+            device=doc["device"],
+            created=doc["created"],
+            versions=doc["versions"],
+        )
     except (KeyError, ValueError, TypeError, OSError) as exc:
         raise StoreError(f"{folder} is incomplete or corrupt ({type(exc).__name__}: {exc}).") from exc
 
@@ -268,47 +303,62 @@ def _previous_npz(folder: Path, doc: dict) -> bytes:
 
 # -- run keys and the run store -----------------------------------------------------------------
 
+
 def array_digest(array: np.ndarray) -> str:
     """SHA-256 of an array's dtype, shape and bytes."""
     a = np.ascontiguousarray(array)
     return hashlib.sha256(f"{a.dtype}:{a.shape}:".encode() + a.tobytes()).hexdigest()
 
 
-def run_key(model: dict, view: np.ndarray, labels: np.ndarray, target: int, tracked: int | None,
-            config: dict) -> str:
+def run_key(
+    model: dict, view: np.ndarray, labels: np.ndarray, target: int, tracked: int | None, config: SearchOptions | dict
+) -> str:
     """A key for the inputs of a search: the same model weights, view, label map, classes and
-    settings give the same key, so a finished run can be reused instead of recomputed.
+    settings give the same key, so a finished run can be reused instead of recomputed. (Keys of
+    runs saved by version 0.1 are unchanged: links to them keep working.)
 
     Args:
         model: at least ``id`` and ``weights_hash`` (``Classifier.describe()``).
-        config: search, pending, weights (by name), fill, tolerance.
+        config: the search settings (:class:`SearchOptions`, or a dict of them).
     """
-    from explainer.objective import normalise_weights
-
-    settings = {k: config.get(k) for k in ("search", "pending", "fill")}
-    settings["weights"] = normalise_weights(config.get("weights"))       # 20 == 20.0, defaults filled in
-    settings["tolerance"] = float(config.get("tolerance", 0.005))
-    blob = json.dumps({"model": [model.get("id"), model.get("weights_hash")], "view": array_digest(view),
-                       "labels": array_digest(np.asarray(labels, np.int32)), "target": int(target),
-                       "tracked": tracked, "settings": settings}, sort_keys=True, default=_json_default)
+    options = config if isinstance(config, SearchOptions) else SearchOptions.from_saved(config)
+    settings_ = {
+        "search": options.search,
+        "pending": options.pending,
+        "fill": options.fill,
+        "weights": options.weights.to_dict(),
+        "tolerance": float(options.tolerance),
+    }
+    blob = json.dumps(
+        {
+            "model": [model.get("id"), model.get("weights_hash")],
+            "view": array_digest(view),
+            "labels": array_digest(np.asarray(labels, np.int32)),
+            "target": int(target),
+            "tracked": tracked,
+            "settings": settings_,
+        },
+        sort_keys=True,
+        default=_json_default,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def key_of(exp: Explanation, tracked_was_auto: bool = False) -> str:
     """The run key of a finished explanation (``tracked_was_auto``: it was chosen automatically)."""
-    return run_key(exp.model, exp.view, exp.labels, exp.target, None if tracked_was_auto else exp.tracked,
-                   exp.config)
+    return run_key(exp.model, exp.view, exp.labels, exp.target, None if tracked_was_auto else exp.tracked, exp.config)
 
 
 class RunStore:
     """Finished runs in a folder, one sub-folder per run key.
 
     Args:
-        root: the folder (default ``~/.cache/lima-lens/runs``, or ``$LIMA_RUNS_DIR``).
+        root: the folder (default: ``settings.current().runs_dir``, i.e. ``$LIMA_RUNS_DIR`` or the
+            cache's ``runs``).
     """
 
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root else DEFAULT_RUNS_DIR
+        self.root = Path(root) if root else settings.current().runs_dir
 
     def path(self, key: str) -> Path:
         if not is_run_key(key):
@@ -353,7 +403,7 @@ class RunStore:
         whose JSON cannot be read are left out; :meth:`catalogue` says why)."""
         return self.catalogue()[0]
 
-    def catalogue(self) -> tuple[list[dict], list[tuple[str, str]]]:
+    def catalogue(self) -> tuple[builtins.list[dict], builtins.list[tuple[str, str]]]:
         """Every run folder: the readable runs as rows (see :meth:`list`), newest first, and
         ``(key, reason)`` for each folder whose ``explanation.json`` is unreadable, malformed or
         another program's file. One bad folder never hides the good ones."""
@@ -379,7 +429,7 @@ class RunStore:
                 continue
             with _folder_lock(folder, blocking=False) as quiet:
                 if not quiet:
-                    continue                                   # a live save: leave it alone
+                    continue  # a live save: leave it alone
                 removed += remove_stale_temporaries(folder, keep=(f"{TEMP_PREFIX}lock",))
                 removed += _legacy_temporaries(folder)
                 removed += _settle_backup(folder)
@@ -412,7 +462,7 @@ def _settle_backup(folder: Path) -> int:
     try:
         wanted = json.loads((folder / "explanation.json").read_text(encoding="utf-8")).get("npz_sha256")
     except (OSError, ValueError, AttributeError):
-        return 0                       # no usable JSON: the backup is all that is left; keep it
+        return 0  # no usable JSON: the backup is all that is left; keep it
     try:
         current = folder / "explanation.npz"
         # Check the current NPZ first: the backup is often a hard link to it, and renaming a
@@ -432,7 +482,7 @@ def _list_row(key: str, doc_path: Path) -> dict:
     """One row of :meth:`RunStore.list`; StoreError with the reason when the JSON is not a run."""
     try:
         doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:                     # unreadable, not UTF-8, or not JSON
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, or not JSON
         raise StoreError(f"explanation.json cannot be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(doc, dict):
         raise StoreError(f"explanation.json holds a {type(doc).__name__}, not a LiMA Lens run")
@@ -452,60 +502,17 @@ def _list_row(key: str, doc_path: Path) -> dict:
     def text(value):
         return value if isinstance(value, str) else ""
 
-    return {"key": key, "created": text(doc.get("created")), "image": text(parts["source"].get("name")),
-            "target": text(s.get("target_name")), "tracked": text(s.get("tracked_name")),
-            "model": text(parts["model"].get("id")), "regions": text(parts["regions"].get("method")),
-            "n_regions": number(s.get("n_regions")), "search": text(parts["config"].get("search")),
-            "insertion_auc": number(s.get("insertion_auc")), "deletion_auc": number(s.get("deletion_auc")),
-            "wall_time_s": number(doc.get("wall_time_s"))}
-
-
-# -- the reference code's layout ------------------------------------------------------------------
-
-def reference_json(exp: Explanation) -> dict:
-    """The reference code's per-image JSON (lima-spec §4.4), single-modal λ order, with the
-    counterfactual fields when a class is tracked."""
-    log, w = exp.log, exp.config["weights"]
-    inc, dec = log.where("forward"), log.where("backward")
-    doc = {
-        "consistency_score": exp.insertion[1:].tolist(),
-        "collaboration_score": (1.0 - exp.deletion[1:]).tolist(),
-        "consistency_score_increase": log.consistency[inc].tolist(),
-        "collaboration_score_increase": log.collaboration[inc].tolist(),
-        "confidence_score_increase": log.confidence[inc].tolist(),
-        "effectiveness_score_increase": log.effectiveness[inc].tolist(),
-        # The reference stores decrease entries in insertion terms (lima-spec §4.2).
-        "consistency_score_decrease": (1.0 - log.collaboration[dec]).tolist(),
-        "collaboration_score_decrease": (1.0 - log.consistency[dec]).tolist(),
-        "confidence_score_decrease": log.confidence[dec].tolist(),
-        "effectiveness_score_decrease": log.effectiveness[dec].tolist(),
-        "smdl_score": log.objective[inc].tolist(),
-        "smdl_score_max": float(log.objective[inc].max()) if len(inc) else None,
-        "smdl_score_max_index": int(np.argmax(log.objective[inc])) if len(inc) else None,
-        "lambda1": w["consistency"], "lambda2": w["collaboration"], "lambda3": w["confidence"],
-        "lambda4": w["effectiveness"], "sub-k": exp.n_regions, "pending_samples": exp.config["pending"],
-        "org_score": float(exp.insertion[-1]), "baseline_score": float(exp.insertion[0]),
+    return {
+        "key": key,
+        "created": text(doc.get("created")),
+        "image": text(parts["source"].get("name")),
+        "target": text(s.get("target_name")),
+        "tracked": text(s.get("tracked_name")),
+        "model": text(parts["model"].get("id")),
+        "regions": text(parts["regions"].get("method")),
+        "n_regions": number(s.get("n_regions")),
+        "search": text(parts["config"].get("search")),
+        "insertion_auc": number(s.get("insertion_auc")),
+        "deletion_auc": number(s.get("deletion_auc")),
+        "wall_time_s": number(doc.get("wall_time_s")),
     }
-    if exp.tracked is not None:
-        doc.update({"gt_label": exp.target, "failure_label": exp.tracked,
-                    "gt_class_name": exp.class_name(exp.target), "failure_class_name": exp.class_name(exp.tracked),
-                    "original_gt_score": float(exp.insertion[-1]),
-                    "original_failure_score": float(exp.tracked_insertion[-1]),
-                    "failure_score": exp.tracked_insertion[1:].tolist()})
-    return doc
-
-
-def export_reference(exp: Explanation, out_dir: str | Path, name: str, class_dir: str | None = None) -> tuple[Path, Path]:
-    """Write ``npy/<class>/<name>.npy`` (N×S×S×3 uint8 BGR region images in ranked order) and
-    ``json/<class>/<name>.json``, as the reference code does; returns both paths."""
-    out_dir, class_dir = Path(out_dir), class_dir or str(exp.target)
-    stem = Path(name).stem
-    bgr = exp.view[..., ::-1]
-    regions = np.stack([np.where((exp.labels == r)[..., None], bgr, 0) for r in exp.order]).astype(np.uint8)
-    buf = io.BytesIO()
-    np.save(buf, regions)
-    npy_path = out_dir / "npy" / class_dir / f"{stem}.npy"
-    json_path = out_dir / "json" / class_dir / f"{stem}.json"
-    write_atomic(npy_path, buf.getvalue())
-    write_atomic(json_path, _json_bytes(reference_json(exp)))
-    return npy_path, json_path

@@ -9,42 +9,56 @@ from explainer import data
 from explainer.errors import LimaError
 from explainer.scan import ScanResult, iter_scan
 from ui import components, page, resources, sidebar, state
-from ui.resources import SetChoice
 from ui.text import md
 
 AUTO_SCAN_LIMIT = 1000
 PAGE_SIZE = 24
-ANY = -1                                   # not None: a None option shows as an empty selectbox
+ANY = -1  # not None: a None option shows as an empty selectbox
+
+
+def _add_uploads(names) -> None:
+    """Button callback: add the chosen files with the chosen label, then show the uploads."""
+    files, label = st.session_state.get("upload_files") or [], st.session_state.get("upload_label")
+    added, errors = list(state.get("uploads")), []
+    for f in files:
+        try:
+            added.append(data.upload_item(f.getvalue(), f.name, int(label), names))
+        except LimaError as exc:
+            errors.append(str(exc))
+    unique: dict[str, object] = {}
+    for item in added:  # the same file twice is one upload
+        unique.setdefault(item.key, item)
+    state.put("uploads", tuple(unique.values()))
+    st.session_state["_upload_errors"] = errors  # shown until the next upload
+    if unique:
+        sidebar.use_uploads()
 
 
 def _uploads_panel(names) -> None:
     errors = st.session_state.get("_upload_errors", [])
-    with st.expander("Upload images", icon=":material/upload:", expanded=bool(errors) or (
-            state.get("set_choice").kind == "uploads" and not state.get("uploads"))):
+    with st.expander(
+        "Upload images",
+        icon=":material/upload:",
+        expanded=bool(errors) or (st.session_state.get(sidebar.SET_KIND_KEY) == "uploads" and not state.get("uploads")),
+    ):
         for e in errors:
             st.error(md(e))
-        files = st.file_uploader("Images", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
-                                 accept_multiple_files=True, key="upload_files")
-        label = components.class_picker("Their true class", names, key="upload_label", index=None,
-                                        help="Type to search the class names.")
-        if st.button("Add to my uploads", disabled=not files or label is None, icon=":material/add_photo_alternate:"):
-            added, errors = list(state.get("uploads")), []
-            for f in files:
-                try:
-                    added.append(data.upload_item(f.getvalue(), f.name, int(label), names))
-                except LimaError as exc:
-                    errors.append(str(exc))
-            keys, unique = set(), []
-            for item in added:                       # the same file twice is one upload
-                if item.key not in keys:
-                    keys.add(item.key)
-                    unique.append(item)
-            state.put("uploads", tuple(unique))
-            st.session_state["_upload_errors"] = errors      # shown until the next upload
-            if unique:
-                state.put("set_choice", SetChoice("uploads"))
-            st.rerun()
-
+        files = st.file_uploader(
+            "Images",
+            type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
+            accept_multiple_files=True,
+            key="upload_files",
+        )
+        label = components.class_picker(
+            "Their true class", names, key="upload_label", index=None, help="Type to search the class names."
+        )
+        st.button(
+            "Add to my uploads",
+            disabled=not files or label is None,
+            icon=":material/add_photo_alternate:",
+            on_click=_add_uploads,
+            args=(names,),
+        )
 
 
 def main() -> None:
@@ -59,8 +73,13 @@ def main() -> None:
     scan_key = "scan:" + cache.path(clf, image_set).stem
 
     def start_scan() -> None:
-        job = manager.submit(scan_key, "scan", f"Scanning {image_set.name}", lambda: iter_scan(clf, image_set),
-                             on_done=lambda result: cache.put(clf, image_set, result))
+        job = manager.submit(
+            scan_key,
+            "scan",
+            f"Scanning {image_set.name}",
+            lambda: iter_scan(clf, image_set),
+            on_done=lambda result: cache.put(clf, image_set, result),
+        )
         components.start_job("scan_job", job)
 
     mine = manager.get(state.get("scan_job"))
@@ -78,9 +97,11 @@ def main() -> None:
 
     if result is None and not running:
         rate = resources.throughput(ctx.model_key, clf)
-        st.info(f"**{len(image_set)} images** in {md(image_set.name)}. Scanning them with {md(clf.id)} takes "
-                f"{components.format_seconds(len(image_set) / rate)} on {md(resources.device_name())}.")
-        stopped = st.session_state.get("_outcome_scan_job")     # cancelled or failed: wait for a click
+        st.info(
+            f"**{len(image_set)} images** in {md(image_set.name)}. Scanning them with {md(clf.id)} takes "
+            f"{components.format_seconds(len(image_set) / rate)} on {md(resources.device_name())}."
+        )
+        stopped = st.session_state.get("_outcome_scan_job")  # cancelled or failed: wait for a click
         if len(image_set) <= AUTO_SCAN_LIMIT and finished is None and not stopped:
             start_scan()
             st.rerun()
@@ -99,12 +120,16 @@ def main() -> None:
     c4.metric("Scan speed", f"{result.images_per_s:.1f} img/s")
     unreadable = [r for r in result.rows if r.error]
     if unreadable or image_set.problems:
-        with st.expander(f"{len(unreadable) + len(image_set.problems)} entries could not be used", icon=":material/warning:"):
+        with st.expander(
+            f"{len(unreadable) + len(image_set.problems)} entries could not be used", icon=":material/warning:"
+        ):
             for line in list(image_set.problems) + [r.error for r in unreadable]:
                 st.text(line)
     if not mistakes:
-        st.success("The model gets every image of this set right. Pick another set, or explain a correct image "
-                   "on the Explain page.")
+        st.success(
+            "The model gets every image of this set right. Pick another set, or explain a correct image "
+            "on the Explain page."
+        )
         st.stop()
 
     # -- confusions ------------------------------------------------------------------------------------
@@ -114,15 +139,22 @@ def main() -> None:
         st.subheader("Top confusions")
         table = pd.DataFrame([{"true": names[t], "predicted": names[p], "count": n} for t, p, n in conf])
         table_key = f"confusions_{st.session_state.setdefault('_confusions_gen', 0)}"
-        event = st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 360),
-                             on_select="rerun", selection_mode="single-row", key=table_key)
+        event = st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            height=min(38 + 35 * len(table), 360),
+            on_select="rerun",
+            selection_mode="single-row",
+            key=table_key,
+        )
         chosen = event["selection"]["rows"] if event else []
         if chosen:
             # A clicked row sets the two filter boxes (so they say which confusion is shown), then
             # the table is redrawn without a selection: the boxes are the one place the filter lives.
             t, p, _ = conf[chosen[0]]
             st.session_state["filter_true"], st.session_state["filter_pred"] = t, p
-            st.session_state.pop("gallery_page", None)        # back to the first page
+            st.session_state.pop("gallery_page", None)  # back to the first page
             st.session_state["_confusions_gen"] += 1
             st.rerun()
         st.caption("Click a row to show only that confusion.")
@@ -133,36 +165,51 @@ def main() -> None:
         pred_options = sorted({r.pred for r in mistakes}, key=lambda i: names[i])
         for key, options in (("filter_true", true_options), ("filter_pred", pred_options)):
             if st.session_state.get(key, ANY) not in options:
-                st.session_state[key] = ANY               # a class this scan has no mistakes of
-        true_filter = f1.selectbox("True class", [ANY] + true_options, key="filter_true",
-                                   format_func=lambda i: "any" if i == ANY else names[i])
-        pred_filter = f2.selectbox("Predicted class", [ANY] + pred_options, key="filter_pred",
-                                   format_func=lambda i: "any" if i == ANY else names[i])
+                st.session_state[key] = ANY  # a class this scan has no mistakes of
+        true_filter = f1.selectbox(
+            "True class", [ANY] + true_options, key="filter_true", format_func=lambda i: "any" if i == ANY else names[i]
+        )
+        pred_filter = f2.selectbox(
+            "Predicted class",
+            [ANY] + pred_options,
+            key="filter_pred",
+            format_func=lambda i: "any" if i == ANY else names[i],
+        )
         true_filter = None if true_filter == ANY else true_filter
         pred_filter = None if pred_filter == ANY else pred_filter
         query = st.text_input("Search class names", key="filter_query", placeholder="e.g. cat").strip().lower()
 
-    shown = [r for r in result.mistakes(true_filter, pred_filter)
-             if not query or query in names[r.label].lower() or query in names[r.pred].lower()]
+    shown = [
+        r
+        for r in result.mistakes(true_filter, pred_filter)
+        if not query or query in names[r.label].lower() or query in names[r.pred].lower()
+    ]
 
     # -- gallery -----------------------------------------------------------------------------------------
     st.subheader(f"Misclassified, most confidently wrong first ({len(shown)})")
     pages = max(1, -(-len(shown) // PAGE_SIZE))
-    if st.session_state.get("gallery_page", 1) > pages:       # a filter left fewer pages
+    if st.session_state.get("gallery_page", 1) > pages:  # a filter left fewer pages
         st.session_state.pop("gallery_page")
     page_no = st.number_input("Page", 1, pages, key="gallery_page") if pages > 1 else 1
     items = {it.key: it for it in image_set.items}
     cols = st.columns(4)
-    for i, row in enumerate(shown[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]):
+    for i, row in enumerate(shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]):
         item = items.get(row.key)
         with cols[i % 4].container(border=True):
             if item is not None:
                 st.image(resources.thumbnail(ctx.model_key, ctx.set_key, row.key, clf, item), width="stretch")
             st.markdown(f"**{md(row.name)}**")
-            st.markdown(f":blue[true] {md(names[row.label])} · {row.p_label:.2f}  \n"
-                        f":orange[predicted] {md(names[row.pred])} · {row.p_pred:.2f}")
-            if st.button("Explain", key=f"explain_{row.key}", icon=":material/frame_inspect:", width="stretch",
-                         disabled=item is None):
+            st.markdown(
+                f":blue[true] {md(names[row.label])} · {row.p_label:.2f}  \n"
+                f":orange[predicted] {md(names[row.pred])} · {row.p_pred:.2f}"
+            )
+            if st.button(
+                "Explain",
+                key=f"explain_{row.key}",
+                icon=":material/frame_inspect:",
+                width="stretch",
+                disabled=item is None,
+            ):
                 state.put("item_key", row.key)
                 state.put("run_key", None)
                 st.switch_page(page.EXPLAIN_PAGE, query_params={"image": row.key})

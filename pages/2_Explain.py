@@ -20,8 +20,10 @@ def _follow_links(ctx: sidebar.Context, runs) -> None:
         if runs.has(linked_run):
             state.put("run_key", linked_run)
         else:
-            st.warning(f"The linked run {md(shorten(linked_run, 48))} is not on this server; set up a new one "
-                       "below.", icon=":material/link_off:")
+            st.warning(
+                f"The linked run {md(shorten(linked_run, 48))} is not on this server; set up a new one below.",
+                icon=":material/link_off:",
+            )
             for name in ("run", "step", "hidden"):
                 st.query_params.pop(name, None)
             linked_run = None
@@ -30,8 +32,11 @@ def _follow_links(ctx: sidebar.Context, runs) -> None:
         if any(item.key == linked_image for item in ctx.image_set.items):
             state.put("item_key", linked_image)
         else:
-            st.warning(f"The linked image {md(shorten(linked_image, 64))} is not in the image set "
-                       f"{md(ctx.image_set.name)}; showing another image.", icon=":material/link_off:")
+            st.warning(
+                f"The linked image {md(shorten(linked_image, 64))} is not in the image set "
+                f"{md(ctx.image_set.name)}; showing another image.",
+                icon=":material/link_off:",
+            )
             st.query_params.pop("image", None)
 
 
@@ -55,8 +60,9 @@ def main() -> None:
             st.error(f"The saved run could not be read: {md(exc)}")
             state.put("run_key", None)
 
-    with st.expander("Set up a run" if exp is None else "Set up another run", expanded=exp is None,
-                     icon=":material/tune:"):
+    with st.expander(
+        "Set up a run" if exp is None else "Set up another run", expanded=exp is None, icon=":material/tune:"
+    ):
         if ctx.clf is None or ctx.image_set is None:
             st.error(md(ctx.clf_error or ctx.set_error))
         else:
@@ -64,14 +70,18 @@ def main() -> None:
             explain_setup.cost_and_run(ctx, plan)
 
     if exp is None:
-        st.info("Pick an image and regions above, then **Run LiMA**. Finished runs are saved and reopen "
-                "instantly.", icon=":material/arrow_upward:")
+        st.info(
+            "Pick an image and regions above, then **Run LiMA**. Finished runs are saved and reopen instantly.",
+            icon=":material/arrow_upward:",
+        )
         return
     st.query_params.pop("image", None)
     label = exp.source.get("label")
     truth = f" · true {md(exp.class_name(int(label)))}" if label is not None else ""
-    st.subheader(f"{md(exp.source.get('name', 'image'))}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
-                 f"· explaining {md(exp.class_name(exp.target))}")
+    st.subheader(
+        f"{md(exp.source.get('name', 'image'))}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
+        f"· explaining {md(exp.class_name(exp.target))}"
+    )
     explain_result.result_section(exp, run_key)
 
 

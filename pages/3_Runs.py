@@ -31,12 +31,14 @@ def _thumbnail(key: str, created: str) -> str | None:
 
 @st.dialog("Delete this run?")
 def _confirm_delete(key: str, image: str) -> None:
-    st.markdown(f"The saved run of {md(image or 'this image')} (`{key}`) is removed from the server. Links to it "
-                "stop working. This cannot be undone.")
+    st.markdown(
+        f"The saved run of {md(image or 'this image')} (`{key}`) is removed from the server. Links to it "
+        "stop working. This cannot be undone."
+    )
     c1, c2 = st.columns(2)
     if c1.button("Delete", type="primary", icon=":material/delete:", key="confirm_delete", width="stretch"):
         resources.run_store().delete(key)
-        resources.explanation.clear()
+        resources.forget_explanation()
         if state.get("run_key") == key:
             state.put("run_key", None)
         st.rerun()
@@ -49,12 +51,17 @@ def main() -> None:
     sidebar.context()
     runs = resources.run_store()
     rows, problems = runs.catalogue()
-    st.caption(f"Stored in {md(runs.root)} (set LIMA_RUNS_DIR to move them). A run with the same model, image, "
-               "regions and settings is reused instead of recomputed.")
+    st.caption(
+        f"Stored in {md(runs.root)} (set LIMA_RUNS_DIR to move them). A run with the same model, image, "
+        "regions and settings is reused instead of recomputed."
+    )
     if problems:
         many = len(problems) != 1
-        with st.expander(f"{len(problems)} folder{'s' if many else ''} in the runs folder cannot be read and "
-                         f"{'are' if many else 'is'} left out", icon=":material/warning:"):
+        with st.expander(
+            f"{len(problems)} folder{'s' if many else ''} in the runs folder cannot be read and "
+            f"{'are' if many else 'is'} left out",
+            icon=":material/warning:",
+        ):
             for key, reason in problems:
                 st.text(f"{key}: {reason}")
     if not rows:
@@ -80,8 +87,16 @@ def main() -> None:
         "wall_time_s": st.column_config.NumberColumn("time (s)", width=66),
         "key": st.column_config.TextColumn("run key", width=90),
     }
-    event = st.dataframe(table[list(config)], column_config=config, hide_index=True, width="stretch",
-                         row_height=THUMB_PX + 8, on_select="rerun", selection_mode="single-row", key="runs_table")
+    event = st.dataframe(
+        table[list(config)],
+        column_config=config,
+        hide_index=True,
+        width="stretch",
+        row_height=THUMB_PX + 8,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="runs_table",
+    )
     selected = event["selection"]["rows"] if event else []
     if not selected:
         st.caption("Select a row to open or delete it.")

@@ -27,8 +27,16 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STEP_IMAGE = ".st-key-step_image [data-testid='stImage'] img"
 
 
@@ -38,9 +46,23 @@ def start_server(runs_dir: str | None = None) -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     cache = tempfile.mkdtemp(prefix="lima-uibench-")
     env = dict(os.environ, LIMA_RUNS_DIR=runs_dir or f"{cache}/runs", LIMA_SCANS_DIR=f"{cache}/scans")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -53,7 +75,9 @@ def start_server(runs_dir: str | None = None) -> tuple[subprocess.Popen, str]:
 
 
 def idle(page) -> None:
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached", timeout=120_000)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+        state="attached", timeout=120_000
+    )
 
 
 def measure(page, act, count: int) -> dict:
@@ -63,14 +87,19 @@ def measure(page, act, count: int) -> dict:
         before = page.locator(STEP_IMAGE).first.get_attribute("src")
         t0 = time.perf_counter()
         act(i)
-        page.wait_for_function(f"(b) => document.querySelector(\"{STEP_IMAGE}\").src !== b", arg=before,
-                               timeout=10_000, polling="raf")
+        page.wait_for_function(
+            f'(b) => document.querySelector("{STEP_IMAGE}").src !== b', arg=before, timeout=10_000, polling="raf"
+        )
         latencies.append(1000 * (time.perf_counter() - t0))
         idle(page)
         page.wait_for_timeout(150)
     latencies.sort()
-    return {"n": len(latencies), "median": round(statistics.median(latencies), 1),
-            "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1), "max": round(latencies[-1], 1)}
+    return {
+        "n": len(latencies),
+        "median": round(statistics.median(latencies), 1),
+        "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+        "max": round(latencies[-1], 1),
+    }
 
 
 def main() -> None:
@@ -110,8 +139,13 @@ def main() -> None:
             page.wait_for_timeout(800)
             out["step_latency_ms"] = {
                 "slider_key": measure(page, lambda i: slider.press("ArrowRight"), min(args.steps, n)),
-                "next_prev_buttons": measure(page, lambda i: page.locator(
-                    ".st-key-step_next button" if i % 2 else ".st-key-step_prev button").first.click(), args.steps),
+                "next_prev_buttons": measure(
+                    page,
+                    lambda i: page.locator(
+                        ".st-key-step_next button" if i % 2 else ".st-key-step_prev button"
+                    ).first.click(),
+                    args.steps,
+                ),
             }
             browser.close()
     finally:

@@ -16,7 +16,6 @@ os.environ["LIMA_SAM_DIR"] = os.path.join(_CACHE, "sam")
 os.environ.pop("LIMA_SAM_CHECKPOINT", None)
 
 import pytest  # noqa: E402
-
 from helpers import TINY_SOURCE, TinyCNN, grid_labels, make_classifier, tiny_view  # noqa: E402
 
 
@@ -43,6 +42,28 @@ def tiny_exp():
     from explainer.search import explain
 
     clf = make_classifier(TinyCNN(5, seed=0), 5, embeddings=True)
-    return explain(clf, tiny_view(), grid_labels(16, 4), 1, tracked=3, pending=3,
-                   weights={"effectiveness": 0.5},
-                   regions={"method": "grid", "params": {"cells_per_side": 4}}, source=dict(TINY_SOURCE))
+    return explain(
+        clf,
+        tiny_view(),
+        grid_labels(16, 4),
+        1,
+        tracked=3,
+        pending=3,
+        weights={"effectiveness": 0.5},
+        regions={"method": "grid", "params": {"cells_per_side": 4}},
+        source=dict(TINY_SOURCE),
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """``gpu`` tests need CUDA; ``network`` tests need the internet and run only with
+    LIMA_TEST_NETWORK=1 (the build machines reach package registries only)."""
+    import torch
+
+    no_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    offline = pytest.mark.skip(reason="needs the internet: set LIMA_TEST_NETWORK=1 to run it")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(no_gpu)
+        if "network" in item.keywords and os.environ.get("LIMA_TEST_NETWORK") != "1":
+            item.add_marker(offline)

@@ -38,7 +38,7 @@ class RegionSumModel(torch.nn.Module):
         self.register_buffer("masks", onehot / onehot.sum((1, 2), keepdim=True))
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:          # B×3×S×S -> B×2
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # B×3×S×S -> B×2
         per_region = torch.einsum("bhw,rhw->br", x.mean(1), self.masks)
         logit = per_region @ self.weights
         return torch.stack([torch.zeros_like(logit), logit], dim=1)
@@ -62,14 +62,21 @@ class TinyCNN(torch.nn.Module):
         return self.fc(h)
 
 
-def make_classifier(module: torch.nn.Module, classes: int, size: int = 16, batch_size: int = 7,
-                    embeddings: bool = False) -> Classifier:
+def make_classifier(
+    module: torch.nn.Module, classes: int, size: int = 16, batch_size: int = 7, embeddings: bool = False
+) -> Classifier:
     from explainer.models import penultimate_features
 
     prep = Preprocess(size=size, resize=size, interpolation="bilinear", mean=(0.0,) * 3, std=(1.0,) * 3)
-    return Classifier(module, tuple(f"class {i}" for i in range(classes)), prep, f"test:{type(module).__name__}",
-                      device="cpu", batch_size=batch_size,
-                      features=penultimate_features(module) if embeddings else None)
+    return Classifier(
+        module,
+        tuple(f"class {i}" for i in range(classes)),
+        prep,
+        f"test:{type(module).__name__}",
+        device="cpu",
+        batch_size=batch_size,
+        features=penultimate_features(module) if embeddings else None,
+    )
 
 
 def random_view(size: int = 16, seed: int = 0) -> np.ndarray:

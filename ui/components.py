@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import streamlit as st
 
 from ui import resources, state
 from ui.jobs import Job
 from ui.text import md
-
-
-@dataclass(frozen=True)
-class Finished:
-    """A progress item that carries a result (for jobs without progress of their own)."""
-
-    result: object
-    fraction: float = 1.0
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -36,12 +27,7 @@ def progress_text(job: Job) -> str:
     p = job.progress
     if p is None:
         return f"{md(job.label)}: starting…"
-    if hasattr(p, "forward_total"):
-        return (f"{md(job.label)}: step {p.step} of {p.steps_total} · {p.forward_passes} / {p.forward_total} "
-                f"forward passes · {format_seconds(p.eta_s)} left")
-    if hasattr(p, "total"):
-        return f"{md(job.label)}: {p.done} of {p.total} images · {format_seconds(p.eta_s)} left"
-    return f"{md(job.label)}: working…"
+    return f"{md(job.label)}: {md(p.describe())} · {format_seconds(p.eta_s)} left"
 
 
 def job_panel(session_key: str) -> Job | None:
@@ -59,7 +45,7 @@ def job_panel(session_key: str) -> Job | None:
     def _poll() -> None:
         current = manager.get(state.get(session_key))
         if current is None or not current.active:
-            st.rerun()                                   # hand over to the page (full run)
+            st.rerun()  # hand over to the page (full run)
         st.progress(current.fraction, text=progress_text(current))
         st.button("Cancel", key=f"cancel_{session_key}", on_click=current.cancel, icon=":material/stop_circle:")
 
@@ -78,7 +64,9 @@ def finished_job(session_key: str) -> Job | None:
         st.session_state[f"_outcome_{session_key}"] = ("error", f"{md(job.label)} failed: {md(job.error)}")
     elif job.status == "cancelled":
         st.session_state[f"_outcome_{session_key}"] = (
-            "warning", f"{md(job.label)} was cancelled. Nothing else changed: earlier results are still here.")
+            "warning",
+            f"{md(job.label)} was cancelled. Nothing else changed: earlier results are still here.",
+        )
     return job
 
 
@@ -99,11 +87,13 @@ def class_label(names: Sequence[str], index: int) -> str:
     return f"{names[index]} ({index})"
 
 
-def class_picker(label: str, names: Sequence[str], key: str, index: int | None = 0, help: str | None = None,
-                 **kwargs) -> int | None:
+def class_picker(
+    label: str, names: Sequence[str], key: str, index: int | None = 0, help: str | None = None, **kwargs
+) -> int | None:
     """A searchable selectbox over class names; returns the class index."""
-    return st.selectbox(label, range(len(names)), index=index, key=key, help=help,
-                        format_func=lambda i: class_label(names, i), **kwargs)
+    return st.selectbox(
+        label, range(len(names)), index=index, key=key, help=help, format_func=lambda i: class_label(names, i), **kwargs
+    )
 
 
 def colour_scale(scale, width: int = 448) -> None:
@@ -118,12 +108,16 @@ def colour_scale(scale, width: int = 448) -> None:
         return f"{x:+.2f}" if scale.low < 0 < scale.high else f"{x:.2f}"
 
     low, high = html.escape(scale.low_label), html.escape(scale.high_label)
-    mid = '<span style="flex:1;text-align:center">0</span>' if scale.low < 0 < scale.high else \
-        '<span style="flex:1"></span>'
+    mid = (
+        '<span style="flex:1;text-align:center">0</span>'
+        if scale.low < 0 < scale.high
+        else '<span style="flex:1"></span>'
+    )
     st.html(
         f'<div class="lima-colour-scale" style="width:{width}px;max-width:100%;font-size:0.8rem;'
         f'color:var(--st-text-color, inherit)">'
         f'<div style="height:12px;border-radius:3px;background:{scale.css_gradient()};'
         f'border:1px solid rgba(128,128,128,0.35)"></div>'
         f'<div style="display:flex;justify-content:space-between;gap:8px;margin-top:2px">'
-        f'<span>{number(scale.low)} · {low}</span>{mid}<span>{high} · {number(scale.high)}</span></div></div>')
+        f"<span>{number(scale.low)} · {low}</span>{mid}<span>{high} · {number(scale.high)}</span></div></div>"
+    )

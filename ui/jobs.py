@@ -16,10 +16,12 @@ import atexit
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from explainer.errors import LimaError
+from explainer.progress import Progress
 
 ACTIVE = ("queued", "running")
 
@@ -32,7 +34,7 @@ class Job:
         key: identifies the work (a run key, a scan key); equal keys share one job.
         kind: "scan", "sam" or "search". label: what the UI says it is doing.
         status: "queued", "running", "done", "failed" or "cancelled".
-        progress: the latest item the generator yielded (engine progress objects).
+        progress: the latest item the generator yielded (an ``explainer.progress.Progress``).
         result: the generator's final result (the ``result`` attribute of its last item).
         error: a readable message when it failed.
     """
@@ -58,19 +60,14 @@ class Job:
 
     @property
     def fraction(self) -> float:
-        p = self.progress
+        """Done so far, in [0, 1] (the engine's progress items share one protocol)."""
         if self.status == "done":
             return 1.0
-        if p is None:
-            return 0.0
-        if hasattr(p, "fraction"):
-            return float(p.fraction)
-        total = getattr(p, "total", 0)
-        return getattr(p, "done", 0) / total if total else 0.0
+        return float(self.progress.fraction) if self.progress is not None else 0.0
 
     @property
     def eta_s(self) -> float | None:
-        return getattr(self.progress, "eta_s", None) if self.progress is not None else None
+        return self.progress.eta_s if self.progress is not None else None
 
 
 class JobManager:
@@ -78,7 +75,7 @@ class JobManager:
 
     def __init__(self, keep_finished: int = 50):
         self._lock = threading.Lock()
-        self._compute = threading.Lock()        # held while a job computes
+        self._compute = threading.Lock()  # held while a job computes
         self._jobs: dict[str, Job] = {}
         self._threads: list[threading.Thread] = []
         self._keep = keep_finished
@@ -95,8 +92,14 @@ class JobManager:
         for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.time()))
 
-    def submit(self, key: str, kind: str, label: str, make_iter: Callable[[], Iterator],
-               on_done: Callable[[Any], None] | None = None) -> Job:
+    def submit(
+        self,
+        key: str,
+        kind: str,
+        label: str,
+        make_iter: Callable[[], Iterator],
+        on_done: Callable[[Any], None] | None = None,
+    ) -> Job:
         """Start (or join) the job ``key``; returns at once."""
         with self._lock:
             job = self._jobs.get(key)
@@ -141,7 +144,7 @@ class JobManager:
                     job.status = "done"
             except LimaError as exc:
                 job.error, job.status = str(exc), "failed"
-            except Exception as exc:                          # noqa: BLE001 - shown in the page
+            except Exception as exc:
                 job.error = f"{type(exc).__name__}: {exc}"
                 job.status = "failed"
                 traceback.print_exc()
@@ -149,17 +152,16 @@ class JobManager:
                 job.finished = time.time()
 
     @staticmethod
-    def _iterate(job: Job, items: Iterator) -> None:
+    def _iterate(job: Job, items: Iterator[Progress]) -> None:
         try:
             for item in items:
                 job.progress = item
-                result = getattr(item, "result", None)
-                if result is not None:
-                    job.result = result
+                if item.result is not None:
+                    job.result = item.result
                 if job.cancel_event.is_set():
                     job.status = "cancelled"
                     return
         finally:
             close = getattr(items, "close", None)
             if close is not None:
-                close()                                         # stop the engine's generator now
+                close()  # stop the engine's generator now

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import streamlit as st
 
@@ -51,12 +51,14 @@ def boundary(what: str = "This page") -> Iterator[None]:
         yield
     except LimaError as exc:
         st.error(md(exc), icon=":material/error:")
-    except Exception:                                    # noqa: BLE001 - the boundary's purpose
+    except Exception:
         incident = uuid.uuid4().hex[:8]
         _LOG.exception("unexpected error in %s (incident %s)", what, incident)
-        st.error(f"{what} hit an unexpected error (incident `{incident}`; the details are in the server "
-                 "log). Nothing was lost: saved runs and scans are on disk. Reload the page to go on.",
-                 icon=":material/error:")
+        st.error(
+            f"{what} hit an unexpected error (incident `{incident}`; the details are in the server "
+            "log). Nothing was lost: saved runs and scans are on disk. Reload the page to go on.",
+            icon=":material/error:",
+        )
 
 
 def render(title: str, body: Callable[[], None]) -> None:

@@ -2,7 +2,8 @@
 
 Models, SAM and finished explanations are immutable once built, so ``st.cache_resource``
 shares one copy between sessions without pickling. Arrays are keyed by digests, never hashed
-by Streamlit (it samples large arrays).
+by Streamlit (it samples large arrays). Settings (folders, device) are read at call time
+(:func:`explainer.settings.current`), so a store or cache is keyed by its folder.
 """
 
 from __future__ import annotations
@@ -11,47 +12,34 @@ import functools
 import hashlib
 import io
 import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 
-from explainer import data, regions, store
+from explainer import data, regions, settings, store
+from explainer.bench import measure_throughput
 from explainer.errors import DataError, ModelError
-from explainer.models import Classifier, device_label, load_classifier, measure_throughput, pick_device
+from explainer.models import MODEL_SOURCES, Classifier, create, device_label, pick_device
+from explainer.models.registry import ModelInputs
 from explainer.scan import ScanCache
 from ui.jobs import JobManager
 
-BUILTIN_MODEL = "efficientnet_lite0"
+DEFAULT_SOURCE = "efficientnet_lite0"
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """What the sidebar chose: "builtin", "torchvision" (name) or "torchscript" (path + class names)."""
+    """What the sidebar chose: a model source and its inputs (see ``explainer.models.registry``)."""
 
-    kind: str = "builtin"
-    name: str = ""
-    path: str = ""
-    class_names: str = ""
-
-    @property
-    def model_name(self) -> str:
-        if self.kind == "torchvision":
-            return f"torchvision:{self.name.strip()}"
-        if self.kind == "torchscript":
-            return f"torchscript:{self.path.strip()}"
-        return BUILTIN_MODEL
-
-    @property
-    def label(self) -> str:
-        return {"builtin": "EfficientNet-Lite0 (built in)", "torchvision": f"torchvision {self.name}",
-                "torchscript": f"TorchScript {Path(self.path).name}"}.get(self.kind, self.kind)
+    source: str = DEFAULT_SOURCE
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps({"source": self.source, "inputs": self.inputs}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -62,65 +50,71 @@ class SetChoice:
     path: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps({"kind": self.kind, "path": self.path}, sort_keys=True)
 
 
 def data_root() -> Path:
-    return data.default_data_root()
+    return settings.current().data_root
+
+
+def _confined(inputs: ModelInputs) -> ModelInputs:
+    """The inputs with every file path resolved under the data root (the app reads nothing else)."""
+    paths = {
+        f.name: str(data.resolve_under_root(getattr(inputs, f.name), data_root()))
+        for f in inputs.specs()
+        if f.kind == "path" and getattr(inputs, f.name)
+    }
+    return inputs.replace(**paths) if paths else inputs
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def _classifier(choice_json: str, device: str) -> Classifier:
-    c = ModelChoice(**json.loads(choice_json))
-    class_names = None
-    if c.kind == "torchscript":
-        class_names = str(data.resolve_under_root(c.class_names, data_root())) if c.class_names else None
-        path = data.resolve_under_root(c.path, data_root())
-        return load_classifier(f"torchscript:{path}", device=device, class_names=class_names)
-    return load_classifier(c.model_name, device=device)
-
-
-def _device_setting() -> str:
-    return os.environ.get("LIMA_DEVICE", "auto")
+    choice = json.loads(choice_json)
+    source = MODEL_SOURCES.get(choice["source"])
+    if not source.in_app:
+        raise ModelError(f"{source.label} cannot be loaded in the app; use the command line.")
+    inputs = _confined(source.inputs.from_mapping(choice["inputs"]))
+    return create(source, inputs, device=device)
 
 
 def classifier(choice: ModelChoice) -> Classifier:
     """The chosen classifier on this machine's device (raises ModelError/DataError)."""
-    return _classifier(choice.to_json(), _device_setting())
+    return _classifier(choice.to_json(), settings.current().device)
 
 
 def device_error() -> str | None:
     """Why the configured device cannot be used (a bad LIMA_DEVICE), or None when it can."""
+    device = settings.current().device
     try:
-        pick_device(_device_setting())
+        pick_device(device)
     except ModelError as exc:
-        return f"LIMA_DEVICE={_device_setting()!r} cannot be used: {exc}"
+        return f"LIMA_DEVICE={device!r} cannot be used: {exc}"
     return None
 
 
 def device_name() -> str:
     try:
-        return device_label(pick_device(_device_setting()))
+        return device_label(pick_device(settings.current().device))
     except ModelError:
         return "no usable device (see Home)"
 
 
 def on_gpu() -> bool:
     try:
-        return pick_device(_device_setting()).type == "cuda"
+        return pick_device(settings.current().device).type == "cuda"
     except ModelError:
         return False
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _image_set(choice_json: str, class_key: str, _class_names: tuple[str, ...]) -> data.ImageSet:
+def _image_set(choice_json: str, class_key: str, root: str, _class_names: tuple[str, ...]) -> data.ImageSet:
     c = SetChoice(**json.loads(choice_json))
     if c.kind == "demo":
         return data.demo_set(_class_names)
     if c.kind == "server":
         if not c.path.strip():
             raise DataError("Enter a folder, label list or CSV under the data root.")
-        return data.open_image_set(c.path, _class_names, root=data_root())
+        return data.open_image_set(c.path, _class_names, root=root)
     raise DataError(f"Unknown image set kind {c.kind!r}.")
 
 
@@ -130,7 +124,7 @@ def image_set(choice: SetChoice, clf: Classifier, uploads: tuple = ()) -> data.I
         if not uploads:
             raise DataError("No images uploaded yet: add some on the Find errors page.")
         return data.uploads_set(uploads)
-    return _image_set(choice.to_json(), clf.id + clf.weights_hash, clf.class_names)
+    return _image_set(choice.to_json(), clf.id + clf.weights_hash, str(data_root()), clf.class_names)
 
 
 @st.cache_resource(show_spinner=False)
@@ -139,26 +133,42 @@ def job_manager() -> JobManager:
 
 
 @st.cache_resource(show_spinner=False)
-def run_store() -> store.RunStore:
-    """The run store; on the first use in this process, the leftovers of saves that a killed
-    process interrupted are removed (never a finished run, never a live write)."""
-    runs = store.RunStore(os.environ.get("LIMA_RUNS_DIR") or None)
+def _run_store(root: str) -> store.RunStore:
+    runs = store.RunStore(root)
     runs.clean_interrupted_writes()
     return runs
 
 
+def run_store() -> store.RunStore:
+    """The run store of the configured folder; on its first use in this process, the leftovers
+    of saves that a killed process interrupted are removed (never a finished run or a live write)."""
+    return _run_store(str(settings.current().runs_dir))
+
+
 @st.cache_resource(show_spinner=False)
-def scan_cache() -> ScanCache:
-    cache = ScanCache(os.environ.get("LIMA_SCANS_DIR") or None)
+def _scan_cache(root: str) -> ScanCache:
+    cache = ScanCache(root)
     if cache.root.is_dir():
         store.remove_stale_temporaries(cache.root)
     return cache
 
 
+def scan_cache() -> ScanCache:
+    return _scan_cache(str(settings.current().scans_dir))
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
+def _explanation(root: str, key: str):
+    return store.RunStore(root).load(key)
+
+
 def explanation(key: str):
     """A finished run from the run store (immutable, shared)."""
-    return run_store().load(key)
+    return _explanation(str(run_store().root), key)
+
+
+def forget_explanation() -> None:
+    _explanation.clear()
 
 
 @st.cache_resource(max_entries=4, show_spinner="Measuring this model's speed…")
@@ -187,8 +197,9 @@ def view_of(model_key: str, set_key: str, item_key: str, _clf: Classifier, _item
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def thumbnail(model_key: str, set_key: str, item_key: str, _clf: Classifier, _item: data.ImageItem,
-              size: int = 200) -> bytes:
+def thumbnail(
+    model_key: str, set_key: str, item_key: str, _clf: Classifier, _item: data.ImageItem, size: int = 200
+) -> bytes:
     """A small JPEG of the view for galleries."""
     from PIL import Image
 
@@ -205,9 +216,9 @@ def probabilities(model_key: str, view_key: str, _clf: Classifier, _view: np.nda
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def region_map(view_key: str, method: str, params_json: str, _view: np.ndarray) -> np.ndarray:
+def region_map(view_key: str, method: str, options_json: str, _view: np.ndarray) -> np.ndarray:
     """A superpixel/grid label map (fast methods only; SAM runs as a job)."""
-    return regions.propose_regions(_view, method, **json.loads(params_json))
+    return regions.propose_regions(_view, method, json.loads(options_json))
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,22 +1,29 @@
-"""The sidebar every page draws: model and image set choice, device, data root."""
+"""The sidebar every page draws: navigation, model and image set choice, device, running jobs.
+
+The app runs in Streamlit's directory-based multipage mode (the ``pages/`` folder), where a
+widget's value is normally dropped on a page switch. Every widget here is drawn by every page
+with the same key and ``persist_state="session"``, which keeps its value for the whole session
+across page switches (a browser test proves it). The model's inputs are a form generated from
+the chosen model source's options (``explainer.models``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from explainer.data import ImageSet
 from explainer.errors import LimaError
-from explainer.models import Classifier
-from ui import resources, state
+from explainer.models import Classifier, list_sources
+from ui import forms, resources, state
 from ui.resources import ModelChoice, SetChoice
 from ui.text import md
 
-MODEL_KINDS = {"builtin": "Built-in EfficientNet-Lite0", "torchvision": "torchvision model",
-               "torchscript": "My TorchScript model"}
 SET_KINDS = {"demo": "Built-in demo photos", "server": "Folder, list or CSV on the server", "uploads": "My uploads"}
+MODEL_KEY = "model_source"
+SET_KIND_KEY, SET_PATH_KEY = "set_kind", "set_path"
 
 
 @dataclass
@@ -41,12 +48,14 @@ class Context:
             st.error(f"The model could not be loaded: {md(self.clf_error)}")
             st.info("Choose another model in the sidebar. Saved runs stay available on the Runs page.")
             st.stop()
+        assert self.clf is not None
         return self.clf
 
     def require_set(self) -> ImageSet:
         if self.image_set is None:
             st.error(f"The image set could not be opened: {md(self.set_error)}")
             st.stop()
+        assert self.image_set is not None
         return self.image_set
 
 
@@ -66,55 +75,51 @@ def _server_candidates(root: Path, limit: int = 200) -> list[str]:
     return out
 
 
-def _bound(label: str, widget, key: str, data_key: str, field: str, **kwargs):
-    """A widget whose value survives page switches (pages/ mode drops widget state on a switch).
-
-    Streamlit's own multipage pattern: the value lives in the session's data (``data_key``, a
-    frozen choice dataclass, attribute ``field``); the widget is re-seeded from it before it is
-    drawn, and its on_change callback (which runs before the script) writes changes back. The
-    widget gets no default of its own, so the seeded value is the only source.
-    """
-    def store() -> None:
-        state.put(data_key, replace(state.get(data_key), **{field: st.session_state[key] or ""}))
-
-    st.session_state[key] = getattr(state.get(data_key), field) or None
-    return widget(label, key=key, on_change=store, **kwargs)
-
-
-def _model_picker() -> ModelChoice:
-    if not state.get("model_choice").kind:
-        state.put("model_choice", ModelChoice())
-    kind = _bound("Model", st.selectbox, "_model_kind", "model_choice", "kind", options=list(MODEL_KINDS),
-                  format_func=MODEL_KINDS.get, index=None)
-    if kind == "torchvision":
-        if not state.get("model_choice").name:
-            state.put("model_choice", replace(state.get("model_choice"), name="resnet50"))
-        _bound("torchvision name", st.text_input, "_tv_name", "model_choice", "name", value=None,
-               help="e.g. resnet50, vit_b_16, convnext_tiny; default ImageNet weights are downloaded once, "
-                    "or read from ~/.cache/torch")
-    elif kind == "torchscript":
-        _bound("TorchScript file (under the data root)", st.text_input, "_ts_path", "model_choice", "path", value=None)
-        _bound("Class-names file (one per line)", st.text_input, "_ts_names", "model_choice", "class_names", value=None)
-    return state.get("model_choice")
+def model_choice() -> ModelChoice:
+    """The model source selector and the chosen source's inputs."""
+    sources = {s.name: s for s in list_sources(in_app=True)}
+    name = st.selectbox(
+        "Model",
+        list(sources),
+        format_func=lambda n: sources[n].label,
+        key=MODEL_KEY,
+        persist_state="session",
+        help=sources[resources.DEFAULT_SOURCE].description,
+    )
+    source = sources[name or resources.DEFAULT_SOURCE]
+    if not source.inputs.specs():
+        return ModelChoice(source.name)
+    st.caption(md(source.description))
+    inputs = forms.options_form(source.inputs, f"model_{source.name}")
+    return ModelChoice(source.name, inputs.to_dict() if inputs is not None else {"_invalid": True})
 
 
-def _set_picker() -> SetChoice:
-    if not state.get("set_choice").kind:
-        state.put("set_choice", SetChoice())
-    kind = _bound("Image set", st.selectbox, "_set_kind", "set_choice", "kind", options=list(SET_KINDS),
-                  format_func=SET_KINDS.get, index=None)
-    if kind == "server":
-        root = resources.data_root()
-        options = _server_candidates(root)
-        if not state.get("set_choice").path and options:
-            state.put("set_choice", replace(state.get("set_choice"), path=options[0]))
-        _bound(f"Path under {md(root)}", st.text_input, "_set_path", "set_choice", "path", value=None,
-               help="A folder with one sub-folder per class, a label list (<file> <class index> per line, as in "
-                    "the LiMA reference code) or a CSV with path and label columns.")
-        if options:
-            st.caption("Found under the data root: " + ", ".join(md(o) for o in options[:8])
-                       + (" …" if len(options) > 8 else ""))
-    return state.get("set_choice")
+def set_choice() -> SetChoice:
+    kind = st.selectbox(
+        "Image set", list(SET_KINDS), format_func=SET_KINDS.get, key=SET_KIND_KEY, persist_state="session"
+    )
+    if kind != "server":
+        return SetChoice(kind or "demo")
+    root = resources.data_root()
+    options = _server_candidates(root)
+    path = st.text_input(
+        f"Path under {md(root)}",
+        value=options[0] if options else "",
+        key=SET_PATH_KEY,
+        persist_state="session",
+        help="A folder with one sub-folder per class, a label list (<file> <class index> per line, "
+        "as in the LiMA reference code) or a CSV with path and label columns.",
+    )
+    if options:
+        st.caption(
+            "Found under the data root: " + ", ".join(md(o) for o in options[:8]) + (" …" if len(options) > 8 else "")
+        )
+    return SetChoice("server", path or "")
+
+
+def use_uploads() -> None:
+    """Switch the image-set selector to the user's uploads (call from a widget callback)."""
+    st.session_state[SET_KIND_KEY] = "uploads"
 
 
 def _navigation() -> None:
@@ -134,16 +139,19 @@ def context() -> Context:
     with st.sidebar:
         _navigation()
         st.markdown("### Setup")
-        model_choice = _model_picker()
-        try:
-            ctx.clf = resources.classifier(model_choice)
-        except LimaError as exc:
-            ctx.clf_error = str(exc)
-            st.error(md(ctx.clf_error))
-        set_choice = _set_picker()
+        choice = model_choice()
+        if "_invalid" in choice.inputs:
+            ctx.clf_error = "the model's inputs are incomplete (see the sidebar)."
+        else:
+            try:
+                ctx.clf = resources.classifier(choice)
+            except LimaError as exc:
+                ctx.clf_error = str(exc)
+                st.error(md(ctx.clf_error))
+        chosen_set = set_choice()
         if ctx.clf is not None:
             try:
-                ctx.image_set = resources.image_set(set_choice, ctx.clf, state.get("uploads"))
+                ctx.image_set = resources.image_set(chosen_set, ctx.clf, state.get("uploads"))
                 if ctx.image_set.problems:
                     st.caption(f"{len(ctx.image_set.problems)} entries skipped (see Find errors).")
             except LimaError as exc:

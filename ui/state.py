@@ -1,8 +1,8 @@
-"""Session state: the user's choices and this session's jobs, kept across pages.
+"""Session data that is not a widget's value: this session's uploads, chosen image, jobs, run.
 
-The app uses Streamlit's directory-based multipage mode (``pages/``), where a widget's value is
-dropped when a page that does not draw it runs. Choices that every page needs therefore live
-under plain data keys; the sidebar's widgets are re-seeded from them (see ``ui.sidebar``).
+Widget values (the sidebar's model and image set, the Explain page's settings) keep themselves
+across page switches with ``persist_state="session"``; what is here is set by code (a button on
+one page choosing the image of another, the key of a running job) and read by several pages.
 """
 
 from __future__ import annotations
@@ -11,18 +11,14 @@ from typing import Any
 
 import streamlit as st
 
-from ui.resources import ModelChoice, SetChoice
-
 DEFAULTS: dict[str, Any] = {
-    "model_choice": ModelChoice(),
-    "set_choice": SetChoice(),
-    "uploads": (),              # ImageItems uploaded in this session
-    "item_key": None,           # the image chosen for the Explain page
-    "scan_job": None,           # key of this session's scan job
-    "search_job": None,         # key of this session's search job
+    "uploads": (),  # ImageItems uploaded in this session
+    "item_key": None,  # the image chosen for the Explain page
+    "scan_job": None,  # key of this session's scan job
+    "search_job": None,  # key of this session's search job
     "sam_job": None,
-    "run_key": None,            # the finished run shown on the Explain page
-    "step_run": None,           # the run whose step the slider holds
+    "run_key": None,  # the finished run shown on the Explain page
+    "step_run": None,  # the run whose step the slider holds
     "playing": False,
 }
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from streamlit.testing.v1 import AppTest
-
 from helpers import ROOT
+from streamlit.testing.v1 import AppTest
 
 
 def new_app() -> AppTest:

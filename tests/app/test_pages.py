@@ -8,11 +8,11 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from app_helpers import new_app, wait_until
 from helpers import ROOT
+from PIL import Image
 from streamlit.testing.v1 import AppTest
+
 from explainer.data import demo_set
 from explainer.sam import SAM_ENV_VAR
 from ui import resources
@@ -29,8 +29,11 @@ def unescape(markdown: str) -> str:
 
 def texts(at) -> str:
     """All visible text of the app (markdown, captions, alerts, metrics), joined and unescaped."""
-    parts = [e.value for kind in ("markdown", "caption", "success", "info", "warning", "error", "title", "subheader")
-             for e in at.get(kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "success", "info", "warning", "error", "title", "subheader")
+        for e in at.get(kind)
+    ]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     return unescape("\n".join(str(p) for p in parts))
 
@@ -48,7 +51,7 @@ def test_home_shows_model_set_device_and_sam_status(app):
     assert "efficientnet_lite0" in body and "1000 classes" in body
     assert "Built-in demo" in body and "images" in body
     assert "CPU" in body
-    assert "Not available" in body                              # no SAM checkpoint in the test environment
+    assert "Not available" in body  # no SAM checkpoint in the test environment
     assert {"Home", "Find errors", "Explain", "Saved runs"} <= {link.label for link in app.get("page_link")}
 
 
@@ -75,7 +78,7 @@ def test_find_errors_scans_in_the_background_and_lists_the_mistakes(lite0):
 def test_a_second_visit_reads_the_cached_scan_at_once():
     scanned_errors_page()
     at = new_app()
-    at.switch_page(ERRORS).run()                                # one run, no waiting
+    at.switch_page(ERRORS).run()  # one run, no waiting
     assert any(m.label == "Accuracy" for m in at.metric)
     assert not at.get("progress")
 
@@ -101,7 +104,7 @@ def test_a_confusion_row_shows_in_the_filter_boxes(lite0):
     at = scanned_errors_page()
     click_confusion_row(at, 0)
     true_box, pred_box = at.selectbox(key="filter_true"), at.selectbox(key="filter_pred")
-    assert true_box.value != -1 and pred_box.value != -1                  # not "any"
+    assert true_box.value != -1 and pred_box.value != -1  # not "any"
     card = next(b for b in at.button if b.label == "Explain").key.removeprefix("explain_")
     scan = resources.scan_cache().get(lite0, demo_set(lite0.class_names))
     row = scan.row(card)
@@ -134,10 +137,10 @@ def run_small_explanation(at, cells: int = 3):
 def test_explain_runs_lima_and_steps_through_the_result():
     at = new_app()
     at.switch_page(EXPLAIN).run()
-    assert "regions" in texts(at) and "forward passes" in texts(at)        # the cost preview
+    assert "regions" in texts(at) and "forward passes" in texts(at)  # the cost preview
     run_small_explanation(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Forward passes"] in ("90", "88", "86", "84")           # 9·10, minus skipped re-scores
+    assert metrics["Forward passes"] in ("90", "88", "86", "84")  # 9·10, minus skipped re-scores
     key = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
     exp = resources.run_store().load(key)
     step = at.slider(key="step")
@@ -146,14 +149,21 @@ def test_explain_runs_lima_and_steps_through_the_result():
     assert str(at.query_params["step"]).strip("[]'\"") == "2"
     assert f"p({exp.class_names[exp.target]})" in texts(at)
     # Clicking a curve point (the chart's selection state) jumps to that step.
-    at.session_state["curve_ins"] = {"selection": {"points": [{"point_index": 5, "customdata": 5}],
-                                                   "point_indices": [5], "box": [], "lasso": []}}
+    at.session_state["curve_ins"] = {
+        "selection": {"points": [{"point_index": 5, "customdata": 5}], "point_indices": [5], "box": [], "lasso": []}
+    }
     at.run()
     at.button(key="step_next").click().run()
     assert at.slider(key="step").value in (3, 6)
     labels = [b.label for b in at.get("download_button")]
-    for wanted in ("PNG of this view", "Figure (PNG)", "Step-through (GIF)", "Result (JSON + NPZ)",
-                   "Reference layout (npy/json)", "Curves (CSV)"):
+    for wanted in (
+        "PNG of this view",
+        "Figure (PNG)",
+        "Step-through (GIF)",
+        "Result (JSON + NPZ)",
+        "Reference layout (npy/json)",
+        "Curves (CSV)",
+    ):
         assert wanted in labels
 
 
@@ -170,7 +180,7 @@ def test_the_same_inputs_reuse_the_saved_run():
     assert at2.button(key="run_button").label == "Open saved run"
     at2.button(key="run_button").click().run()
     assert at2.session_state["run_key"] == first_key
-    assert resources.job_manager().get(first_key) is before               # no new job was started
+    assert resources.job_manager().get(first_key) is before  # no new job was started
 
 
 def test_a_shared_link_opens_the_same_run_and_step():
@@ -209,7 +219,7 @@ def test_cancel_stops_a_running_search():
     at = new_app()
     at.switch_page(EXPLAIN).run()
     at.selectbox(key="region_method").set_value("grid").run()
-    at.slider(key="rp_grid_cells_per_side").set_value(12).run()          # 144 regions: minutes on a CPU
+    at.slider(key="rp_grid_cells_per_side").set_value(12).run()  # 144 regions: minutes on a CPU
     at.button(key="run_button").click().run()
     job_key = at.session_state["search_job"]
     job = resources.job_manager().get(job_key)
@@ -245,8 +255,8 @@ def test_sam_without_a_checkpoint_is_shown_as_unavailable(monkeypatch):
 def test_a_path_outside_the_data_root_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("LIMA_DATA_ROOT", str(tmp_path))
     at = new_app()
-    at.selectbox(key="_set_kind").set_value("server").run()
-    at.text_input(key="_set_path").input("/etc").run()
+    at.selectbox(key="set_kind").set_value("server").run()
+    at.text_input(key="set_path").input("/etc").run()
     assert "outside the data root" in texts(at)
 
 
@@ -259,22 +269,24 @@ def test_a_folder_set_under_the_data_root_is_scanned(tmp_path, monkeypatch, lite
     (tmp_path / "set" / "not-a-class").mkdir()
     monkeypatch.setenv("LIMA_DATA_ROOT", str(tmp_path))
     at = new_app()
-    at.selectbox(key="_set_kind").set_value("server").run()
-    at.text_input(key="_set_path").input("set").run()
-    at.switch_page(ERRORS).run()
+    at.switch_page(ERRORS).run()  # (AppTest keeps no widget value across a page switch;
+    at.selectbox(key="set_kind").set_value("server").run()  # the browser test of the sidebar does)
+    at.text_input(key="set_path").input("set").run()
     at = wait_until(at, lambda a: any(m.label == "Accuracy" for m in a.metric))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Images"] == "1" and metrics["Misclassified"] == "1"   # the model calls it a tiger cat
+    assert metrics["Images"] == "1" and metrics["Misclassified"] == "1"  # the model calls it a tiger cat
     assert "not-a-class" in "\n".join(t.value for t in at.text)
 
 
 def test_a_model_that_cannot_load_gets_a_clear_message():
     at = new_app()
-    at.selectbox(key="_model_kind").set_value("torchscript").run()
-    at.text_input(key="_ts_path").input("no/such/model.pt").run()
+    at.selectbox(key="model_source").set_value("torchscript").run()
+    at.text_input(key="model_torchscript_path").input("no/such/model.pt").run()
     body = texts(at)
     assert "could not be loaded" in body or "not found" in body
-    at.switch_page(ERRORS).run()
+    at.switch_page(ERRORS).run()  # (AppTest keeps no widget value across a page switch)
+    at.selectbox(key="model_source").set_value("torchscript").run()
+    at.text_input(key="model_torchscript_path").input("no/such/model.pt").run()
     assert "could not be loaded" in texts(at)
 
 
@@ -289,8 +301,9 @@ def _png_bytes(mode: str = "RGB") -> bytes:
 def test_uploads_accept_odd_modes_and_refuse_broken_files():
     at = new_app()
     at.switch_page(ERRORS).run()
-    at.file_uploader(key="upload_files").upload("broken.png", b"not an image", "image/png") \
-        .upload("grey.png", _png_bytes("L"), "image/png").upload("rgba.png", _png_bytes("RGBA"), "image/png").run()
+    at.file_uploader(key="upload_files").upload("broken.png", b"not an image", "image/png").upload(
+        "grey.png", _png_bytes("L"), "image/png"
+    ).upload("rgba.png", _png_bytes("RGBA"), "image/png").run()
     at.selectbox(key="upload_label").set_value(967).run()
     next(b for b in at.button if b.label == "Add to my uploads").click().run()
     assert not at.exception
@@ -300,8 +313,15 @@ def test_uploads_accept_odd_modes_and_refuse_broken_files():
 
 # -- issue #6: hostile input through the pages -------------------------------------------------------------------
 
-BAD_RUN_VALUES = ["../../etc/passwd", "<script>alert(1)</script>", "." * 3000, "abc\x00def", "a" * 5000,
-                  "[x](javascript:alert(1))", ":red[boom]"]
+BAD_RUN_VALUES = [
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "." * 3000,
+    "abc\x00def",
+    "a" * 5000,
+    "[x](javascript:alert(1))",
+    ":red[boom]",
+]
 
 
 @pytest.mark.parametrize("value", BAD_RUN_VALUES, ids=lambda v: repr(v)[:24])
@@ -378,9 +398,9 @@ def test_file_and_class_names_are_shown_literally_in_the_gallery():
     for name in names:
         uploader = uploader.upload(name, _png_bytes(), "image/png")
     uploader.run()
-    at.selectbox(key="upload_label").set_value(1).run()                  # goldfish: a mistake for sure
+    at.selectbox(key="upload_label").set_value(1).run()  # goldfish: a mistake for sure
     next(b for b in at.button if b.label == "Add to my uploads").click().run()
-    at.selectbox(key="_set_kind").set_value("uploads").run()
+    at.selectbox(key="set_kind").set_value("uploads").run()
     at = wait_until(at, lambda a: any(m.label == "Accuracy" for m in a.metric))
     cards = [m.value for m in at.markdown if m.value.startswith("**")]
     for name in names:
@@ -409,7 +429,7 @@ def test_a_link_carries_black_or_dimmed_and_old_links_still_work():
     assert dimmed.session_state["hidden"] == "dim" and dimmed.slider(key="step").value == 2
     assert str(dimmed.query_params["hidden"]).strip("[]'\"") == "dim"
     assert any("hidden=dim" in c.value and f"run={key}" in c.value for c in dimmed.code)
-    plain = new_app()                                        # a link from version 0.1: run and step only
+    plain = new_app()  # a link from version 0.1: run and step only
     plain.query_params["run"] = key
     plain.query_params["step"] = "1"
     plain.switch_page(EXPLAIN).run()
@@ -450,7 +470,7 @@ def test_runs_page_has_thumbnails_and_delete_asks_first(tiny_exp):
     at.session_state["runs_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     at.run()
     at.button(key="delete_run").click().run()
-    assert runs.has(key)                                      # nothing deleted yet: a dialog asks
+    assert runs.has(key)  # nothing deleted yet: a dialog asks
     assert {"confirm_delete", "cancel_delete"} <= {b.key for b in at.button}
     # (Confirming runs the dialog as a fragment, which AppTest cannot do: the browser test confirms.)
     runs.delete(key)

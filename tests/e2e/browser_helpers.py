@@ -11,10 +11,12 @@ SHOTS = ROOT / "tests" / "e2e" / "screenshots"
 def wait_for_run(page, timeout_ms: int = 90_000) -> None:
     """Wait until Streamlit is connected and the script run has finished."""
     page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
-        state="attached", timeout=timeout_ms)
+        state="attached", timeout=timeout_ms
+    )
     page.wait_for_timeout(300)
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
-        state="attached", timeout=timeout_ms)
+        state="attached", timeout=timeout_ms
+    )
     page.wait_for_timeout(300)
 
 

@@ -6,6 +6,7 @@ never used (it would download a browser).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -20,8 +21,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LIMA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 sync_api = pytest.importorskip("playwright.sync_api")
 if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
@@ -45,39 +54,70 @@ def server_cache():
     return cache
 
 
+@contextlib.contextmanager
+def streamlit_server(cache: Path, extra_env: dict | None = None):
+    """A fresh ``streamlit run app.py`` on a free loopback port with its own cache folders;
+    yields its URL and stops it afterwards."""
+    port = _free_port()
+    env = dict(
+        os.environ,
+        LIMA_RUNS_DIR=f"{cache}/runs",
+        LIMA_SCANS_DIR=f"{cache}/scans",
+        LIMA_SAM_DIR=f"{cache}/sam",
+        LIMA_DATA_ROOT=f"{cache}/data",
+        **(extra_env or {}),
+    )
+    env.pop("LIMA_SAM_CHECKPOINT", None)
+    log = open(Path(cache) / f"server-{port}.log", "w")  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the Streamlit server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def server_url(server_cache):
-    port = _free_port()
-    cache = str(server_cache)
-    env = dict(os.environ, LIMA_RUNS_DIR=f"{cache}/runs", LIMA_SCANS_DIR=f"{cache}/scans", LIMA_SAM_DIR=f"{cache}/sam",
-               LIMA_DATA_ROOT=f"{cache}/data")
-    env.pop("LIMA_SAM_CHECKPOINT", None)
-    log = open(Path(cache) / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("the Streamlit server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(15)
-    log.close()
+    with streamlit_server(server_cache) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                              args=CHROMIUM_ARGS)
+        b = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
         yield b
         b.close()
 

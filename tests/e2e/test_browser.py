@@ -8,9 +8,8 @@ import re
 import zipfile
 
 import pytest
-from PIL import Image
-
 from browser_helpers import screenshot, wait_for_run
+from PIL import Image
 
 pytestmark = pytest.mark.e2e
 STEP_CAPTION = re.compile(r"(\d+) of (\d+) regions")
@@ -69,7 +68,7 @@ def test_find_a_mistake_explain_step_share_and_export(page, server_url, browser)
     assert step_shown(page) == 2
     points = page.locator(".st-key-curve_ins g.points path.point")
     points.first.wait_for(timeout=15_000)
-    assert points.count() >= n + 1                         # one clickable marker per step
+    assert points.count() >= n + 1  # one clickable marker per step
     points.nth(5).click(force=True)
     page.wait_for_function("() => /\\bstep=5\\b/.test(location.search)", timeout=15_000)
     page.wait_for_timeout(500)

@@ -7,12 +7,11 @@ import io
 import re
 
 import pytest
+from browser_helpers import screenshot, wait_for_run
 from PIL import Image
 
-from browser_helpers import screenshot, wait_for_run
-
 pytestmark = pytest.mark.e2e
-OLD_RUN = "dd199df0a1b8725b41be"          # saved by version 0.1 (tests/fixtures/runs_v0_1)
+OLD_RUN = "dd199df0a1b8725b41be"  # saved by version 0.1 (tests/fixtures/runs_v0_1)
 
 
 def test_no_request_leaves_the_machine(browser, server_url):
@@ -28,7 +27,7 @@ def test_no_request_leaves_the_machine(browser, server_url):
     local = ("http://127.0.0.1", "data:", "blob:", "about:")
     outside = sorted({u for u in requests if not u.startswith(local)})
     assert not outside, outside
-    assert len(requests) > 20                                   # the pages really loaded
+    assert len(requests) > 20  # the pages really loaded
 
 
 def _truncated_labels(page) -> list[str]:
@@ -74,9 +73,14 @@ def test_markdown_in_an_uploaded_file_name_stays_text(page, server_url):
     page.goto(f"{server_url}/Find_errors")
     wait_for_run(page)
     page.get_by_text("Upload images").first.click()
-    names = ["[click me](javascript:alert(2)).png", ":red[x] www.example.com.png", ":blue-badge[b] :smile: a@b.org.png"]   # no "/": a folder separator
+    names = [
+        "[click me](javascript:alert(2)).png",
+        ":red[x] www.example.com.png",
+        ":blue-badge[b] :smile: a@b.org.png",
+    ]  # no "/": a folder separator
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
-        [{"name": n, "mimeType": "image/png", "buffer": _png()} for n in names])
+        [{"name": n, "mimeType": "image/png", "buffer": _png()} for n in names]
+    )
     wait_for_run(page)
     box = page.locator(".st-key-upload_label")
     box.click()
@@ -85,21 +89,23 @@ def test_markdown_in_an_uploaded_file_name_stays_text(page, server_url):
     wait_for_run(page)
     page.get_by_role("button", name="Add to my uploads").click()
     # What a reader sees (invisible word joiners aside): each name exactly, as plain text.
-    shown_js = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong')]
+    shown_js = """() => [...document.querySelectorAll(
+                            '[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong')]
                         .map(e => e.textContent.replace(/\u2060/g, ''))"""
-    page.wait_for_function(f"() => ({shown_js})().length >= 3 && ({shown_js})().some(t => t.endsWith('.png'))",
-                           timeout=120_000)
+    page.wait_for_function(
+        f"() => ({shown_js})().length >= 3 && ({shown_js})().some(t => t.endsWith('.png'))", timeout=120_000
+    )
     wait_for_run(page)
     main = page.locator("[data-testid='stMain']")
     shown = page.evaluate(shown_js)
     for name in names:
         assert name in shown, (name, shown)
     links = main.evaluate("m => [...m.querySelectorAll('a')].map(a => a.getAttribute('href'))")
-    assert not [h for h in links if h and not h.startswith("#")], links       # only Streamlit's own anchors
+    assert not [h for h in links if h and not h.startswith("#")], links  # only Streamlit's own anchors
     assert main.locator("[data-testid='stMarkdownContainer'] strong [data-testid='stIconMaterial']").count() == 0
     red = main.evaluate("""m => [...m.querySelectorAll('[data-testid="stMarkdownContainer"] strong span')]
                                 .filter(s => s.textContent.trim() === 'x').length""")
-    assert red == 0                                               # ':red[x]' coloured nothing
+    assert red == 0  # ':red[x]' coloured nothing
     screenshot(page, "uploads_with_markdown_names")
 
 
@@ -110,7 +116,7 @@ def test_deleting_a_run_asks_first(browser, server_url, server_cache):
     victim = server_cache / "runs" / "victim0000000000000001"
     shutil.copytree(server_cache / "runs" / OLD_RUN, victim)
     doc = json.loads((victim / "explanation.json").read_text())
-    doc["created"] = "2999-01-01T00:00:00+00:00"                  # newest: the first row
+    doc["created"] = "2999-01-01T00:00:00+00:00"  # newest: the first row
     (victim / "explanation.json").write_text(json.dumps(doc))
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = ctx.new_page()
@@ -119,14 +125,14 @@ def test_deleting_a_run_asks_first(browser, server_url, server_cache):
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.wait_for(timeout=30_000)
     box = grid.bounding_box()
-    header, row_h = 35, 64                                       # rows are drawn on a canvas: click by position
+    header, row_h = 35, 64  # rows are drawn on a canvas: click by position
     page.mouse.click(box["x"] + 18, box["y"] + header + row_h / 2)
     wait_for_run(page)
     page.get_by_role("button", name=re.compile("Delete")).first.click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for(timeout=15_000)
     assert "victim0000000000000001" in dialog.inner_text()
-    assert victim.exists()                                       # asked, not deleted
+    assert victim.exists()  # asked, not deleted
     screenshot(page, "runs_delete_dialog")
     dialog.get_by_role("button", name="Delete").click()
     page.wait_for_timeout(500)

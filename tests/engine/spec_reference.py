@@ -57,8 +57,12 @@ class SpecSearch:
 
     def f(self, cons, colla, conf, eff):
         w = self.w
-        return (w["consistency"] * cons + w["collaboration"] * colla + w["confidence"] * conf
-                + w.get("effectiveness", 0) * eff)
+        return (
+            w["consistency"] * cons
+            + w["collaboration"] * colla
+            + w["confidence"] * conf
+            + w.get("effectiveness", 0) * eff
+        )
 
     def greedy(self):
         s, cons_log, colla_log = [], [], []
@@ -90,8 +94,8 @@ class SpecSearch:
                 q = [int(i) for i in np.argsort(pre, kind="stable")[:pending] if i != a]
                 cons_d, colla_d, conf_d, _ = self.terms([d + [r[i]] for i in q])
                 b = int(np.argmin(self.f(cons_d, colla_d, conf_d, eff_d[q])))
-                cons_dec.append(1 - colla_d[b])          # = p(x − x_{D+b})[t]
-                colla_dec.append(1 - cons_d[b])          # = 1 − p(x_{D+b})[t]
+                cons_dec.append(1 - colla_d[b])  # = p(x − x_{D+b})[t]
+                colla_dec.append(1 - cons_d[b])  # = 1 − p(x_{D+b})[t]
                 d.append(r[q[b]])
             s.append(r[a])
         full, black = self.probs([self.view, np.zeros_like(self.view)])

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import TinyCNN
 from PIL import Image
 
-from helpers import TinyCNN
 from explainer import cli, store
 from explainer.scan import ScanResult
 
@@ -25,8 +25,12 @@ def fast_lite0(lite0, monkeypatch):
     real = models.load_classifier
 
     def load(name="efficientnet_lite0", **kwargs):
-        if name == "efficientnet_lite0" and str(kwargs.get("device")) in ("None", "auto", "cpu") \
-                and not kwargs.get("batch_size") and kwargs.get("precision", "fp32") == "fp32":
+        if (
+            name == "efficientnet_lite0"
+            and str(kwargs.get("device")) in ("None", "auto", "cpu")
+            and not kwargs.get("batch_size")
+            and kwargs.get("precision", "fp32") == "fp32"
+        ):
             return lite0
         return real(name, **kwargs)
 
@@ -53,11 +57,25 @@ def one_error_line(capsys) -> str:
 
 # -- explain -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_explain_writes_every_file(fast_lite0, cat_file, tmp_path, capsys):
     out = tmp_path / "result"
-    rc = cli.main(["explain", str(cat_file), "--label", "281", "--regions", "grid", "--param", "cells_per_side=3",
-                   "--out", str(out), "--quiet"])
+    rc = cli.main(
+        [
+            "explain",
+            str(cat_file),
+            "--label",
+            "281",
+            "--regions",
+            "grid",
+            "--param",
+            "cells_per_side=3",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     stdout, stderr = capsys.readouterr()
     assert rc == 0, stderr
     for name in ("explanation.json", "explanation.npz", "summary.png", "curves.csv"):
@@ -66,7 +84,7 @@ def test_explain_writes_every_file(fast_lite0, cat_file, tmp_path, capsys):
     assert (out / "reference" / "json" / "281" / "chelsea.json").is_file()
     exp = store.load(out)
     assert exp.n_regions == 9 and exp.target == 281 and sorted(exp.order.tolist()) == list(range(9))
-    assert exp.regions == {"method": "grid", "params": {"cells_per_side": 3}}
+    assert exp.regions.method == "grid" and exp.regions.options.changed() == {"cells_per_side": 3}
     assert exp.source["name"] == "chelsea.jpg" and exp.source["label"] == 281 and len(exp.source["digest"]) == 64
     assert exp.model["id"] == "efficientnet_lite0"
     np.testing.assert_array_equal(exp.view, fast_lite0.view(cat_file))
@@ -77,7 +95,7 @@ def test_explain_writes_every_file(fast_lite0, cat_file, tmp_path, capsys):
     assert f"insertion AUC {exp.insertion_auc:.4f}" in lines[1] and "9 regions" in lines[1]
     assert Image.open(out / "summary.png").format == "PNG"
     rows = [line for line in (out / "curves.csv").read_text().splitlines() if not line.startswith("#")]
-    assert len(rows) == 11                                   # the header, then steps 0..9
+    assert len(rows) == 11  # the header, then steps 0..9
     assert np.load(out / "reference" / "npy" / "281" / "chelsea.npy").shape == (9, 224, 224, 3)
 
 
@@ -89,16 +107,33 @@ def bad_photos(tmp_path):
     return {"missing": str(tmp_path / "no-such-photo.jpg"), "corrupt": str(corrupt), "tiny": str(tiny)}
 
 
-@pytest.mark.parametrize("case", ["missing image", "corrupt image", "1x1 image", "label 5000", "negative label",
-                                  "unknown regions", "bad param syntax", "bad param value", "unknown param",
-                                  "unknown model", "unknown weight", "bad weight value", "missing label file"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing image",
+        "corrupt image",
+        "1x1 image",
+        "label 5000",
+        "negative label",
+        "unknown regions",
+        "bad param syntax",
+        "bad param value",
+        "unknown param",
+        "unknown model",
+        "unknown weight",
+        "bad weight value",
+        "missing label file",
+    ],
+)
 def test_explain_bad_input_is_one_line_and_exit_2(fast_lite0, cat_file, tmp_path, capsys, case):
     photos = bad_photos(tmp_path)
     out = tmp_path / "out"
-    image = {"missing image": photos["missing"], "corrupt image": photos["corrupt"],
-             "1x1 image": photos["tiny"]}.get(case, str(cat_file))
+    image = {"missing image": photos["missing"], "corrupt image": photos["corrupt"], "1x1 image": photos["tiny"]}.get(
+        case, str(cat_file)
+    )
     extra = {
-        "label 5000": ["--label", "5000"], "negative label": ["--label", "-1"],
+        "label 5000": ["--label", "5000"],
+        "negative label": ["--label", "-1"],
         "unknown regions": ["--regions", "wobble"],
         "bad param syntax": ["--regions", "grid", "--param", "cells_per_side:3"],
         "bad param value": ["--regions", "grid", "--param", "cells_per_side=0"],
@@ -120,11 +155,17 @@ def test_explain_bad_input_is_one_line_and_exit_2(fast_lite0, cat_file, tmp_path
         assert "bogus" in line
 
 
-@pytest.mark.parametrize("argv", [["explain", "x.jpg"],                        # no --label, no --out
-                                  ["explain", "x.jpg", "--label", "3"],        # no --out
-                                  ["explain", "--out", "o", "--label", "3"],   # no image
-                                  ["explain", "x.jpg", "--label", "three", "--out", "o"],
-                                  [], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["explain", "x.jpg"],  # no --label, no --out
+        ["explain", "x.jpg", "--label", "3"],  # no --out
+        ["explain", "--out", "o", "--label", "3"],  # no image
+        ["explain", "x.jpg", "--label", "three", "--out", "o"],
+        [],
+        ["frobnicate"],
+    ],
+)
 def test_argument_errors_are_one_line_and_exit_2(argv, capsys):
     assert cli.main(argv) == 2
     one_error_line(capsys)
@@ -136,6 +177,7 @@ def test_help_exits_0(capsys):
 
 
 # -- scan -----------------------------------------------------------------------------------------------
+
 
 def tiny_model_files(tmp_path):
     model = tmp_path / "tiny.pt"
@@ -163,8 +205,20 @@ def test_scan_a_label_list_with_a_user_model(tmp_path, capsys):
     clf = load_classifier(f"torchscript:{model}", device="cpu", class_names=names)
     right = sum(int(np.argmax(clf.predict(clf.view(folder / f"img{i}.png")[None])[0])) == i % 5 for i in range(10))
     report = tmp_path / "scan.json"
-    rc = cli.main(["scan", str(folder / "labels.txt"), "--model", f"torchscript:{model}", "--class-names", str(names),
-                   "--json", str(report), "--top", "2"])
+    rc = cli.main(
+        [
+            "scan",
+            str(folder / "labels.txt"),
+            "--model",
+            f"torchscript:{model}",
+            "--class-names",
+            str(names),
+            "--json",
+            str(report),
+            "--top",
+            "2",
+        ]
+    )
     stdout, stderr = capsys.readouterr()
     assert rc == 0, stderr
     first, *mistake_lines = stdout.strip().splitlines()
@@ -177,7 +231,9 @@ def test_scan_a_label_list_with_a_user_model(tmp_path, capsys):
 
 def test_scan_of_a_missing_set_is_one_line(tmp_path, capsys):
     model, names = tiny_model_files(tmp_path)
-    rc = cli.main(["scan", str(tmp_path / "nothing.txt"), "--model", f"torchscript:{model}", "--class-names", str(names)])
+    rc = cli.main(
+        ["scan", str(tmp_path / "nothing.txt"), "--model", f"torchscript:{model}", "--class-names", str(names)]
+    )
     assert rc == 2
     one_error_line(capsys)
 
@@ -201,10 +257,11 @@ def test_scan_demo_with_the_real_model(fast_lite0, capsys):
     first = stdout.splitlines()[0]
     assert first.startswith("Built-in demo: 9 images")
     assert f"accuracy {100 * right / 9:.1f} %" in first and f"({9 - right} misclassified)" in first
-    assert len(stdout.strip().splitlines()) == 1 + 9 - right             # every mistake listed (--top 0)
+    assert len(stdout.strip().splitlines()) == 1 + 9 - right  # every mistake listed (--top 0)
 
 
 # -- regions --------------------------------------------------------------------------------------------
+
 
 def test_regions_writes_a_label_map_and_a_preview(fast_lite0, cat_file, tmp_path, capsys):
     out = tmp_path / "maps" / "cat.npy"
@@ -222,13 +279,31 @@ def test_regions_writes_a_label_map_and_a_preview(fast_lite0, cat_file, tmp_path
 def test_regions_label_map_is_usable_by_explain(fast_lite0, cat_file, tmp_path, capsys):
     """A map written by `regions` is accepted by `explain --regions file.npy`."""
     labels = tmp_path / "cat.npy"
-    assert cli.main(["regions", str(cat_file), "--method", "grid", "--param", "cells_per_side=2",
-                     "--out", str(labels)]) == 0
+    assert (
+        cli.main(["regions", str(cat_file), "--method", "grid", "--param", "cells_per_side=2", "--out", str(labels)])
+        == 0
+    )
     out = tmp_path / "run"
-    assert cli.main(["explain", str(cat_file), "--label", "281", "--regions", str(labels), "--out", str(out),
-                     "--quiet", "--search", "greedy"]) == 0
+    assert (
+        cli.main(
+            [
+                "explain",
+                str(cat_file),
+                "--label",
+                "281",
+                "--regions",
+                str(labels),
+                "--out",
+                str(out),
+                "--quiet",
+                "--search",
+                "greedy",
+            ]
+        )
+        == 0
+    )
     exp = store.load(out)
-    assert exp.n_regions == 4 and exp.regions == {"method": "file", "file": "cat.npy"}
+    assert exp.n_regions == 4 and (exp.regions.method, exp.regions.source) == ("file", "cat.npy")
     np.testing.assert_array_equal(exp.labels, np.load(labels))
     assert json.loads((out / "explanation.json").read_text())["config"]["search"] == "greedy"
 

@@ -36,8 +36,7 @@ MIN_PHOTO_SIDE = 100
 
 # A small class list with the awkward cases: hyphens, spaces, case, and a duplicate name
 # (ImageNet's original list has two "crane" classes).
-CLASSES = ["tabby", "tiger cat", "Egyptian cat", "black-and-tan coonhound", "crane", "crane",
-           "wall clock"]
+CLASSES = ["tabby", "tiger cat", "Egyptian cat", "black-and-tan coonhound", "crane", "crane", "wall clock"]
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -95,17 +94,17 @@ def list_tree(tmp_path: Path) -> Path:
     lines = [
         "# comment line",
         "",
-        "a.png 0",                 # 3
-        "my cat.png   6",          # 4: a space in the name
-        "in_images.png 1",         # 5: found in images/
-        "missing.png 2",           # 6
-        "a.png 99",                # 7: out of range
-        "a.png abc",               # 8: not an integer
-        "lonely.png",              # 9: no label
-        "a.png 1",                 # 10: listed again
-        "notes.txt 1",             # 11: not an image
-        "../sibling.png 2",        # 12: inside the root, outside the list folder
-        "../../outside.png 3",     # 13: outside the root
+        "a.png 0",  # 3
+        "my cat.png   6",  # 4: a space in the name
+        "in_images.png 1",  # 5: found in images/
+        "missing.png 2",  # 6
+        "a.png 99",  # 7: out of range
+        "a.png abc",  # 8: not an integer
+        "lonely.png",  # 9: no label
+        "a.png 1",  # 10: listed again
+        "notes.txt 1",  # 11: not an image
+        "../sibling.png 2",  # 12: inside the root, outside the list folder
+        "../../outside.png 3",  # 13: outside the root
         "   # indented comment",
     ]
     (base / "labels.txt").write_text("\n".join(lines) + "\n")
@@ -131,8 +130,16 @@ def test_demo_set_loads_real_photos(imagenet_classes: list[str]):
 
 def test_demo_manifest_has_the_expected_entries():
     entries = {entry["key"]: entry for entry in load_demo_manifest()}
-    expected = {"chelsea": 281, "coffee": 967, "rocket": 812, "motorcycle": 665, "camera": 872,
-                "grace_hopper": 652, "china": 698, "flower": 985}
+    expected = {
+        "chelsea": 281,
+        "coffee": 967,
+        "rocket": 812,
+        "motorcycle": 665,
+        "camera": 872,
+        "grace_hopper": 652,
+        "china": 698,
+        "flower": 985,
+    }
     for key, label in expected.items():
         assert entries[key]["label"] == label
     assert "astronaut" not in entries
@@ -222,15 +229,18 @@ def test_label_list_on_imagenet_sample(imagenet_classes: list[str]):
     first = sample.items[0].load()
     assert first.mode == "RGB" and min(first.size) >= MIN_PHOTO_SIDE
     # The same set through the data root and the dispatcher.
-    via_root = open_image_set("imagenet-sample/labels.txt", imagenet_classes,
-                              root=IMAGENET_SAMPLE.parent)
+    via_root = open_image_set("imagenet-sample/labels.txt", imagenet_classes, root=IMAGENET_SAMPLE.parent)
     assert via_root.fingerprint() == sample.fingerprint()
 
 
 def test_label_list_problems_have_line_numbers(list_tree: Path):
     listed = label_list_set(list_tree / "labels.txt", CLASSES, root=list_tree.parent)
     assert [(item.key, item.label) for item in listed] == [
-        ("a.png", 0), ("my cat.png", 6), ("in_images.png", 1), ("../sibling.png", 2)]
+        ("a.png", 0),
+        ("my cat.png", 6),
+        ("in_images.png", 1),
+        ("../sibling.png", 2),
+    ]
     assert listed.items[2].path == list_tree / "images" / "in_images.png"
     problems = listed.problems
     assert len(problems) == 7
@@ -281,7 +291,7 @@ def test_csv_with_names_and_indices(tmp_path: Path):
         "a.png,first,0\n"
         "b.png,second,Tiger_Cat\n"
         "c.png,third,black-and-tan coonhound\n"
-        "\"d e.png\",\"a, quoted\",wall clock\n"
+        '"d e.png","a, quoted",wall clock\n'
         "a.png,dup,0\n"
         "b.png,bad,zebra\n"
         "b.png,ambiguous,crane\n"
@@ -290,8 +300,7 @@ def test_csv_with_names_and_indices(tmp_path: Path):
     )
     found = csv_set(tmp_path / "set.csv", CLASSES)
     assert found.kind == "csv"
-    assert [(item.key, item.label) for item in found] == [
-        ("a.png", 0), ("b.png", 1), ("c.png", 3), ("d e.png", 6)]
+    assert [(item.key, item.label) for item in found] == [("a.png", 0), ("b.png", 1), ("c.png", 3), ("d e.png", 6)]
     problems = found.problems
     assert problems[0].startswith("set.csv:6: a.png is listed again")
     assert problems[1].startswith("set.csv:7: 'zebra' is neither")
@@ -368,8 +377,7 @@ def test_symlinks_pointing_outside_root_are_refused(tmp_path: Path):
     assert "0/link.png: points outside the data root" in problems
     assert "1/: points outside the data root" in problems
     # Without a root the same links are followed.
-    assert {item.key for item in folder_set(root / "set", CLASSES)} == {
-        "0/link.png", "0/ok.png", "1/hidden.png"}
+    assert {item.key for item in folder_set(root / "set", CLASSES)} == {"0/link.png", "0/ok.png", "1/hidden.png"}
     # A label list that is itself a link out of the root is refused outright.
     (outside / "labels.txt").write_text("secret.png 0\n")
     (root / "labels.txt").symlink_to(outside / "labels.txt")

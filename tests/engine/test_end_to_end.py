@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import IMAGENET_SAMPLE
+
 from explainer import propose_regions
 from explainer.explanation import Explanation
 from explainer.search import explain
 
-EXPLAINED = 2            # misclassified photos explained (each ≈ 440 forward passes)
+EXPLAINED = 2  # misclassified photos explained (each ≈ 440 forward passes)
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,14 @@ def explained(lite0, sample, mistakes):
     runs = []
     for i in mistakes[:EXPLAINED]:
         regions = propose_regions(views[i], "slico", region_size=45)
-        exp = explain(lite0, views[i], regions, int(labels[i]),
-                      regions={"method": "slico", "params": {"region_size": 45}},
-                      source={"name": names[i], "label": int(labels[i])})
+        exp = explain(
+            lite0,
+            views[i],
+            regions,
+            int(labels[i]),
+            regions={"method": "slico", "params": {"region_size": 45}},
+            source={"name": names[i], "label": int(labels[i])},
+        )
         runs.append((exp, probs[i]))
     return runs
 
@@ -63,7 +68,7 @@ def recompute(lite0, exp: Explanation) -> tuple[np.ndarray, np.ndarray]:
     inserted = np.stack([np.where(m, exp.view, 0) for m in shown]).astype(np.uint8)
     deleted = np.stack([np.where(m, 0, exp.view) for m in shown]).astype(np.uint8)
     p = lite0.predict(np.concatenate([inserted, deleted]))
-    return p[: exp.n_regions + 1], p[exp.n_regions + 1:]
+    return p[: exp.n_regions + 1], p[exp.n_regions + 1 :]
 
 
 @pytest.mark.slow
@@ -71,8 +76,8 @@ def test_explanations_of_real_mistakes(lite0, explained):
     assert len(explained) == EXPLAINED
     for exp, p_full in explained:
         n = exp.n_regions
-        assert 15 <= n <= 35                                           # SLICO 45 px: about 23 regions
-        assert sorted(exp.order.tolist()) == list(range(n))              # a permutation of the regions
+        assert 15 <= n <= 35  # SLICO 45 px: about 23 regions
+        assert sorted(exp.order.tolist()) == list(range(n))  # a permutation of the regions
         # the tracked class defaults to the (wrong) prediction
         assert exp.tracked == int(np.argmax(p_full)) != exp.target
         assert exp.is_mistake is True

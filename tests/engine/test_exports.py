@@ -10,9 +10,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import TINY_SOURCE, grid_labels
 from PIL import Image, ImageSequence
 
-from helpers import TINY_SOURCE, grid_labels
 from explainer import export, figures, render, store
 
 S = 16
@@ -23,6 +23,7 @@ def up(a: np.ndarray, f: int) -> np.ndarray:
 
 
 # -- render -------------------------------------------------------------------------------------------
+
 
 def test_upscale_is_nearest_neighbour():
     a = np.arange(4, dtype=np.uint8).reshape(2, 2)
@@ -75,14 +76,14 @@ def test_the_added_region_is_outlined_in_yellow_inside_itself(tiny_exp):
     assert outline.sum() == 8 * 8 - 4 * 4
 
 
-@pytest.mark.parametrize("region", [0, 5, 15])                 # a corner, an inner and the last cell
+@pytest.mark.parametrize("region", [0, 5, 15])  # a corner, an inner and the last cell
 @pytest.mark.parametrize("scale", [1, 2, 3])
 def test_outlines_are_closed_and_scale_pixels_wide(region, scale):
     view, labels = np.full((S, S, 3), 100, np.uint8), grid_labels(S, 4)
     order = np.array([region] + [r for r in range(16) if r != region])
     lit = render.step_image(view, labels, order, 1, scale=scale)
     outline = (lit == render.HIGHLIGHT_RGB).all(-1)
-    side = 4 * scale                                        # a 4×4 cell, upscaled
+    side = 4 * scale  # a 4×4 cell, upscaled
     inner = side - 2 * scale
     assert outline.sum() == side * side - inner * inner
     assert not (outline & ~up(labels == region, scale)).any()
@@ -119,8 +120,9 @@ def test_rank_values_by_hand():
 
 def test_gain_values_by_hand():
     # order 2, 0, 1 on the curve 0.1 -> 0.5 -> 0.4 -> 0.9: region 2 +0.4, region 0 −0.1, region 1 +0.5
-    np.testing.assert_allclose(render.gain_values(np.array([2, 0, 1]), np.array([0.1, 0.5, 0.4, 0.9])),
-                               [-0.1, 0.5, 0.4])
+    np.testing.assert_allclose(
+        render.gain_values(np.array([2, 0, 1]), np.array([0.1, 0.5, 0.4, 0.9])), [-0.1, 0.5, 0.4]
+    )
 
 
 def test_colorize_endpoints_and_clipping():
@@ -173,16 +175,21 @@ def test_gif_frames_and_durations():
     im = Image.open(io.BytesIO(render.to_gif(frames, duration_ms=100, comment="hello")))
     assert im.n_frames == 4
     durations = [f.info["duration"] for f in ImageSequence.Iterator(im)]
-    assert durations == [100, 100, 100, 300]                  # the last frame is held 3×
+    assert durations == [100, 100, 100, 300]  # the last frame is held 3×
     with pytest.raises(ValueError):
         render.to_gif([])
 
 
 # -- figures -----------------------------------------------------------------------------------------
 
+
 def test_figure_images_have_the_view_geometry(tiny_exp):
-    for img in (figures.step_view(tiny_exp, 3), figures.rank_heatmap(tiny_exp), figures.gain_heatmap(tiny_exp),
-                figures.contrast_heatmap(tiny_exp)):
+    for img in (
+        figures.step_view(tiny_exp, 3),
+        figures.rank_heatmap(tiny_exp),
+        figures.gain_heatmap(tiny_exp),
+        figures.contrast_heatmap(tiny_exp),
+    ):
         assert img.shape == (2 * S, 2 * S, 3) and img.dtype == np.uint8
     untracked = dataclasses.replace(tiny_exp, tracked=None)
     np.testing.assert_array_equal(figures.contrast_heatmap(untracked), figures.gain_heatmap(untracked))
@@ -192,32 +199,6 @@ def test_figure_images_have_the_view_geometry(tiny_exp):
 def test_subset_mask(tiny_exp):
     mask = figures.subset_mask(tiny_exp)
     assert mask.mean() == pytest.approx(tiny_exp.area[tiny_exp.minimal_subset_size])
-
-
-def test_curve_figure_has_clickable_markers(tiny_exp):
-    e = tiny_exp
-    fig = figures.curve_figure(e)
-    target, tracked = fig.data[0], fig.data[1]
-    assert len(fig.data) == 2
-    for trace in (target, tracked):
-        assert "markers" in trace.mode
-        assert list(trace.customdata) == list(range(e.n_regions + 1))
-        np.testing.assert_allclose(trace.x, 100 * e.area)
-    np.testing.assert_allclose(target.y, e.insertion)
-    np.testing.assert_allclose(tracked.y, e.tracked_insertion)
-    assert target.name == "class 1" and tracked.name == "class 3"
-    assert "select" in fig.layout.clickmode
-
-
-def test_curve_figure_deletion_step_and_untracked(tiny_exp):
-    e = tiny_exp
-    fig = figures.curve_figure(e, step=5, path="deletion")
-    np.testing.assert_allclose(fig.data[0].y, e.deletion)
-    step_marks = [t for t in fig.data if list(t.customdata) == [5]]
-    assert len(step_marks) == 2
-    assert sorted(t.y[0] for t in step_marks) == sorted([e.deletion[5], e.tracked_deletion[5]])
-    single = figures.curve_figure(dataclasses.replace(e, tracked=None))
-    assert len(single.data) == 1
 
 
 @pytest.mark.parametrize("fmt,magic", [("png", b"\x89PNG\r\n\x1a\n"), ("pdf", b"%PDF"), ("svg", b"<?xml")])
@@ -240,19 +221,20 @@ def test_composite_rejects_other_formats(tiny_exp):
 
 # -- export --------------------------------------------------------------------------------------------
 
+
 def test_provenance(tiny_exp):
     p = export.provenance(tiny_exp)
     assert p["model_id"] == "test:TinyCNN" and p["model_weights_sha256"] == tiny_exp.model["weights_hash"]
     assert len(p["model_weights_sha256"]) == 64
     assert p["image"] == "tiny.png" and p["image_sha256"] == TINY_SOURCE["digest"] and p["image_label"] == 1
     assert p["view_sha256"] == store.array_digest(tiny_exp.view)
-    assert p["regions"] == {"method": "grid", "params": {"cells_per_side": 4}} and p["n_regions"] == 16
+    assert p["regions"] == {"method": "grid", "params": {"cells_per_side": 4, "min_area": 0}} and p["n_regions"] == 16
     assert p["weights"]["effectiveness"] == 0.5 and p["weights"]["consistency"] == 20.0
     assert p["pending_samples"] == 3 and p["fill"] == "black" and p["search"] == "bidirectional"
     assert set(p["versions"]) >= {"torch", "numpy", "lima_lens"}
     assert p["device"] == tiny_exp.device and p["created"] == tiny_exp.created and p["created"]
     assert p["target"] == 1 and p["tracked"] == 3 and p["tracked_name"] == "class 3"
-    json.dumps(p)                                             # JSON-able as is
+    json.dumps(p)  # JSON-able as is
 
 
 def test_step_png_carries_the_step_and_provenance(tiny_exp):
@@ -264,34 +246,48 @@ def test_step_png_carries_the_step_and_provenance(tiny_exp):
 def test_step_gif_has_one_frame_per_step(tiny_exp):
     im = Image.open(io.BytesIO(export.step_gif(tiny_exp)))
     assert im.n_frames == tiny_exp.n_regions + 1
-    assert json.loads(im.info["comment"])["model_id"] == "test:TinyCNN"   # the whole provenance
+    assert json.loads(im.info["comment"])["model_id"] == "test:TinyCNN"  # the whole provenance
 
 
 @pytest.mark.parametrize("max_frames", [5, 16])
 def test_step_gif_respects_max_frames(tiny_exp, max_frames):
     im = Image.open(io.BytesIO(export.step_gif(tiny_exp, max_frames=max_frames)))
-    assert im.n_frames == max_frames                          # N + 1 = 17 > max_frames
+    assert im.n_frames == max_frames  # N + 1 = 17 > max_frames
     frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
-    assert not frames[0].any()                                # starts at the empty image ...
+    assert not frames[0].any()  # starts at the empty image ...
     full = figures.step_view(tiny_exp, tiny_exp.n_regions).astype(float)
-    assert np.abs(frames[-1] - full).mean() < 2                # ... ends full (up to the GIF palette)
+    assert np.abs(frames[-1] - full).mean() < 2  # ... ends full (up to the GIF palette)
 
 
 def test_curves_csv(tiny_exp):
     e = tiny_exp
     text = export.curves_csv(e)
-    lines = [line for line in text.splitlines() if not line.startswith("#")]     # the provenance header
+    lines = [line for line in text.splitlines() if not line.startswith("#")]  # the provenance header
     assert len(lines) == e.n_regions + 2
     rows = list(csv.reader(io.StringIO("\n".join(lines))))
-    assert rows[0] == ["step", "region", "area_revealed", "insertion_p_class 1", "deletion_p_class 1",
-                       "insertion_p_class 3", "deletion_p_class 3"]
+    assert rows[0] == [
+        "step",
+        "region",
+        "area_revealed",
+        "insertion_p_class 1",
+        "deletion_p_class 1",
+        "insertion_p_class 3",
+        "deletion_p_class 3",
+    ]
     for i, row in enumerate(rows[1:]):
         assert int(row[0]) == i and row[1] == ("" if i == 0 else str(e.order[i - 1]))
-        np.testing.assert_allclose([float(v) for v in row[2:]],
-                                   [e.area[i], e.insertion[i], e.deletion[i], e.tracked_insertion[i],
-                                    e.tracked_deletion[i]], atol=1e-6)
-    untracked = list(csv.reader(line for line in io.StringIO(export.curves_csv(dataclasses.replace(e, tracked=None)))
-                                if not line.startswith("#")))
+        np.testing.assert_allclose(
+            [float(v) for v in row[2:]],
+            [e.area[i], e.insertion[i], e.deletion[i], e.tracked_insertion[i], e.tracked_deletion[i]],
+            atol=1e-6,
+        )
+    untracked = list(
+        csv.reader(
+            line
+            for line in io.StringIO(export.curves_csv(dataclasses.replace(e, tracked=None)))
+            if not line.startswith("#")
+        )
+    )
     assert all(r[5] == "" and r[6] == "" for r in untracked[1:])
 
 

@@ -15,14 +15,12 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from helpers import ROOT, TinyCNN, grid_labels, make_classifier, tiny_view
 from PIL import Image
 
-from helpers import ROOT, TinyCNN, grid_labels, make_classifier, tiny_view
 from explainer import cli, export, store
 from explainer.errors import LabelError, ModelError, RegionError
 from explainer.explanation import Explanation, SearchLog
@@ -31,7 +29,7 @@ from explainer.regions import load_label_map, slico_for_count
 from explainer.search import explain
 
 FIXTURE_RUNS = ROOT / "tests" / "fixtures" / "runs_v0_1"
-REAL_RUN = "dd199df0a1b8725b41be"          # Lite0 on chelsea, saved by version 0.1
+REAL_RUN = "dd199df0a1b8725b41be"  # Lite0 on chelsea, saved by version 0.1
 
 
 def one_error_line(capsys) -> str:
@@ -43,14 +41,18 @@ def one_error_line(capsys) -> str:
 
 # -- item 2: one malformed run folder never hides the good ones ------------------------------------------
 
-@pytest.mark.parametrize("content", [
-    {"format": store.FORMAT, "summary": None},
-    {"format": store.FORMAT, "summary": {}, "source": "a string", "created": "2020"},
-    {"format": store.FORMAT, "summary": {"n_regions": "many"}, "model": [1, 2]},
-    {"name": "another program's file"},
-    [1, 2, 3],
-    "just a string",
-])
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"format": store.FORMAT, "summary": None},
+        {"format": store.FORMAT, "summary": {}, "source": "a string", "created": "2020"},
+        {"format": store.FORMAT, "summary": {"n_regions": "many"}, "model": [1, 2]},
+        {"name": "another program's file"},
+        [1, 2, 3],
+        "just a string",
+    ],
+)
 def test_a_malformed_explanation_json_is_listed_as_unreadable(tiny_exp, tmp_path, content):
     runs = store.RunStore(tmp_path)
     runs.save(tiny_exp, "good")
@@ -76,6 +78,7 @@ def test_unreadable_bytes_are_listed_with_the_reason(tiny_exp, tmp_path):
 
 # -- item 3: a bad device is a clear error -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("device", ["tpu", "mps", "cuda:x", "gpu0", "cpu:0:1"])
 def test_an_unknown_device_is_a_model_error(device):
     with pytest.raises(ModelError, match="unknown device"):
@@ -93,6 +96,7 @@ def test_cli_device_tpu_is_one_line_and_exit_2(capsys):
 
 
 # -- item 7: output paths are checked before any work; save reports the first error --------------------------
+
 
 def test_explain_out_pointing_at_a_file_fails_before_any_work(tmp_path, capsys, monkeypatch):
     import explainer.models as models
@@ -121,7 +125,7 @@ def test_save_into_a_file_reports_the_real_error(tiny_exp, tmp_path):
     folder = store.save(tiny_exp, tmp_path / "run")
     os.chmod(folder, 0o500)
     try:
-        if os.access(folder, os.W_OK):                     # running as root: permissions do not bind
+        if os.access(folder, os.W_OK):  # running as root: permissions do not bind
             pytest.skip("permissions are not enforced for this user")
         with pytest.raises(PermissionError):
             store.save(dataclasses.replace(tiny_exp, target=0), folder)
@@ -131,6 +135,7 @@ def test_save_into_a_file_reports_the_real_error(tiny_exp, tmp_path):
 
 
 # -- item 9: any region count works in the benchmark ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("count", [4, 9, 16, 25, 36, 49, 64, 100])
 def test_slico_for_count_gets_close_to_any_count(chelsea_view, count):
@@ -154,27 +159,40 @@ def test_bench_reports_the_count_asked_for_and_the_count_used():
 
 # -- item 10: the readout is true in every case --------------------------------------------------------------
 
+
 def _hand_made(ins_rows, full_row) -> Explanation:
     """3 regions of a 4×4 view; insertion_probs given per step (rows: empty, 1, 2 regions) + the full image."""
     labels = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2], [2, 2, 2, 2]], np.int32)
     probs = np.array(list(ins_rows) + [full_row], np.float32)
     log = SearchLog.from_rows([])
-    return Explanation(view=np.zeros((4, 4, 3), np.uint8), labels=labels, order=np.array([0, 1, 2], np.int32),
-                       area=np.array([0, 0.25, 0.5, 1.0]), insertion_probs=probs, deletion_probs=probs[::-1].copy(),
-                       target=0, tracked=1, class_names=("tabby", "tiger cat", "Egyptian cat"), log=log,
-                       config={"search": "bidirectional", "pending": 1, "weights": {}, "fill": "black"})
+    return Explanation(
+        view=np.zeros((4, 4, 3), np.uint8),
+        labels=labels,
+        order=np.array([0, 1, 2], np.int32),
+        area=np.array([0, 0.25, 0.5, 1.0]),
+        insertion_probs=probs,
+        deletion_probs=probs[::-1].copy(),
+        target=0,
+        tracked=1,
+        class_names=("tabby", "tiger cat", "Egyptian cat"),
+        log=log,
+        config={"search": "bidirectional", "pending": 1, "weights": {}, "fill": "black"},
+    )
 
 
-@pytest.mark.parametrize("subset_row,full_row,wanted", [
-    # the subset's top-1 equals the full image's top-1, which is wrong: "still"
-    ([0.3, 0.6, 0.1], [0.2, 0.7, 0.1], "would still predict tiger cat"),
-    # the subset's top-1 equals the full image's, which is right: "still"
-    ([0.8, 0.1, 0.1], [0.6, 0.3, 0.1], "would still predict tabby"),
-    # the subset flips a wrong prediction to the target: "instead"
-    ([0.7, 0.2, 0.1], [0.2, 0.7, 0.1], "would predict tabby instead of tiger cat"),
-    # the subset makes the model predict a third class (the fixture's real case): "instead"
-    ([0.32, 0.2, 0.48], [0.17, 0.5, 0.33], "would predict Egyptian cat instead of tiger cat"),
-])
+@pytest.mark.parametrize(
+    "subset_row,full_row,wanted",
+    [
+        # the subset's top-1 equals the full image's top-1, which is wrong: "still"
+        ([0.3, 0.6, 0.1], [0.2, 0.7, 0.1], "would still predict tiger cat"),
+        # the subset's top-1 equals the full image's, which is right: "still"
+        ([0.8, 0.1, 0.1], [0.6, 0.3, 0.1], "would still predict tabby"),
+        # the subset flips a wrong prediction to the target: "instead"
+        ([0.7, 0.2, 0.1], [0.2, 0.7, 0.1], "would predict tabby instead of tiger cat"),
+        # the subset makes the model predict a third class (the fixture's real case): "instead"
+        ([0.32, 0.2, 0.48], [0.17, 0.5, 0.33], "would predict Egyptian cat instead of tiger cat"),
+    ],
+)
 def test_readout_compares_the_subset_with_the_full_image(subset_row, full_row, wanted):
     e = _hand_made([[0.05, 0.5, 0.45], subset_row, [0.1, 0.6, 0.3]], full_row)
     assert e.minimal_subset_size == 1
@@ -193,6 +211,7 @@ def test_the_saved_real_run_no_longer_says_still_for_another_class():
 
 # -- item 11: one validation rule per input, in the engine ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny():
     return make_classifier(TinyCNN(5, seed=0), 5), tiny_view(), grid_labels(16, 2)
@@ -205,8 +224,16 @@ def test_a_non_integer_target_says_it_must_be_an_integer(tiny, target):
         explain(clf, view, labels, target)
 
 
-@pytest.mark.parametrize("weights", [{"consistency": -1}, {"collaboration": -0.5}, {"confidence": 1e9},
-                                     {"effectiveness": float("nan")}, {"consistency": True}])
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {"consistency": -1},
+        {"collaboration": -0.5},
+        {"confidence": 1e9},
+        {"effectiveness": float("nan")},
+        {"consistency": True},
+    ],
+)
 def test_weights_outside_the_one_range_are_refused_by_the_api(tiny, weights):
     clf, view, labels = tiny
     with pytest.raises(ValueError, match="weight of"):
@@ -216,10 +243,23 @@ def test_weights_outside_the_one_range_are_refused_by_the_api(tiny, weights):
 def test_negative_weights_are_refused_by_the_cli(tmp_path, capsys):
     image = tmp_path / "x.png"
     Image.fromarray(tiny_view()).resize((64, 64)).save(image)
-    argv = ["explain", str(image), "--label", "1", "--weights", "consistency=-5", "--out", str(tmp_path / "o"),
-            "--regions", "grid", "--param", "cells_per_side=2", "--quiet"]
+    argv = [
+        "explain",
+        str(image),
+        "--label",
+        "1",
+        "--weights",
+        "consistency=-5",
+        "--out",
+        str(tmp_path / "o"),
+        "--regions",
+        "grid",
+        "--param",
+        "cells_per_side=2",
+        "--quiet",
+    ]
     assert cli.main(argv) == 2
-    assert "between 0 and 1000" in one_error_line(capsys)
+    assert "must be in [0, 1000]" in one_error_line(capsys)
 
 
 def test_garbage_named_npy_says_it_is_not_a_numpy_file(tmp_path):
@@ -262,10 +302,14 @@ store.RunStore({root!r}).save(exp, "killed")
 
 def test_a_save_killed_with_sigkill_leaves_nothing_after_the_next_start(tmp_path, tiny_exp):
     runs = store.RunStore(tmp_path)
-    runs.save(tiny_exp, "killed")                         # an earlier result that must survive
+    runs.save(tiny_exp, "killed")  # an earlier result that must survive
     before = runs.load("killed")
-    child = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE.format(tests=str(ROOT / "tests"), root=str(tmp_path))],
-                             stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SAVE.format(tests=str(ROOT / "tests"), root=str(tmp_path))],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "writing"
         temps = list((tmp_path / "killed").glob(f"{store.TEMP_PREFIX}*"))
@@ -276,8 +320,8 @@ def test_a_save_killed_with_sigkill_leaves_nothing_after_the_next_start(tmp_path
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
-    assert list((tmp_path / "killed").glob(f"{store.TEMP_PREFIX}*"))          # the leftovers of the kill
-    fresh = store.RunStore(tmp_path)                                       # "the next start"
+    assert list((tmp_path / "killed").glob(f"{store.TEMP_PREFIX}*"))  # the leftovers of the kill
+    fresh = store.RunStore(tmp_path)  # "the next start"
     assert fresh.clean_interrupted_writes() >= 1
     leftovers = sorted(p.name for p in (tmp_path / "killed").iterdir())
     assert leftovers == ["explanation.json", "explanation.npz"], leftovers
@@ -298,6 +342,7 @@ def test_version_0_1_temporaries_are_removed_when_old(tmp_path, tiny_exp):
 
 # -- item 13: every download carries the full provenance ---------------------------------------------------------
 
+
 def _pdf_keywords(data: bytes) -> str:
     """The /Keywords string of a PDF's document information (a literal string, ASCII)."""
     match = re.search(rb"/Keywords \((.*?)(?<!\\)\)", data, re.S)
@@ -309,7 +354,9 @@ def test_every_download_carries_the_full_provenance(tiny_exp):
     want = json.loads(json.dumps(export.provenance(tiny_exp), default=str))
     found = {}
     found["step png"] = json.loads(Image.open(io.BytesIO(export.step_png(tiny_exp, 3))).text["Provenance"])
-    found["figure png"] = json.loads(Image.open(io.BytesIO(export.composite(tiny_exp, "png", dpi=40))).text["Provenance"])
+    found["figure png"] = json.loads(
+        Image.open(io.BytesIO(export.composite(tiny_exp, "png", dpi=40))).text["Provenance"]
+    )
     svg = ET.fromstring(export.composite(tiny_exp, "svg", dpi=40))
     meta = svg.find("{http://www.w3.org/2000/svg}metadata[@id='lima-provenance']")
     found["figure svg"] = json.loads(meta.text)
@@ -343,8 +390,26 @@ def test_cli_explain_writes_the_figure_in_every_format(lite0, tmp_path, capsys, 
 
     Image.fromarray(skimage.data.chelsea()).save(image)
     out = tmp_path / "out"
-    assert cli.main(["explain", str(image), "--label", "281", "--regions", "grid", "--param", "cells_per_side=2",
-                     "--figure", "png,svg,pdf", "--out", str(out), "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "explain",
+                str(image),
+                "--label",
+                "281",
+                "--regions",
+                "grid",
+                "--param",
+                "cells_per_side=2",
+                "--figure",
+                "png,svg,pdf",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
     assert b"lima-provenance" in (out / "summary.svg").read_bytes()
     prov = json.loads(_pdf_keywords((out / "summary.pdf").read_bytes()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -338,17 +337,15 @@ def test_huge_header_refused_before_decoding():
 def test_header_over_max_pixels_is_refused_without_decoding(tmp_path: Path, monkeypatch):
     path = tmp_path / "big.png"
     Image.new("1", (9000, 9000), 0).save(path)  # 81 MP, a few KB on disk
-    assert 9000 * 9000 > MAX_PIXELS_DEFAULT
+    assert MAX_PIXELS_DEFAULT < 9000 * 9000
 
     def fail_load(self):  # pragma: no cover - must not run
         raise AssertionError("decoded a too-big image")
 
     monkeypatch.setattr(Image.Image, "load", fail_load)
     monkeypatch.setattr("PIL.ImageFile.ImageFile.load", fail_load)
-    started = time.perf_counter()
     with pytest.raises(ImageError, match=r"big.png is 9000×9000 = 81 MP; the limit is 64 MP"):
-        load_image(path)
-    assert time.perf_counter() - started < 1.0
+        load_image(path)  # refused from the header: the patched decoders never ran
 
 
 def test_small_max_pixels(noise_rgb: Image.Image):

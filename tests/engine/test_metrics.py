@@ -8,19 +8,22 @@ import pytest
 from explainer import metrics
 from explainer.metrics import BudgetScore, auc, budget_scores, cumulative_area, minimal_subset_size
 
-
 # -- AUC ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("x,y,expected", [
-    ([0, 1], [1, 1], 1.0),                               # a unit square
-    ([0, 1], [0, 1], 0.5),                               # a triangle
-    ([0, 0.5, 1], [0, 1, 1], 0.25 + 0.5),                # triangle + rectangle
-    # trapezoids of widths 0.1, 0.3, 0.6: 0.1·0.4 + 0.3·0.6 + 0.6·0.3
-    ([0, 0.1, 0.4, 1.0], [0.2, 0.6, 0.6, 0.0], 0.04 + 0.18 + 0.18),
-    ([0, 0.5, 0.5, 1], [0, 1, 0, 0], 0.25),              # a zero-width step adds nothing
-    ([0.2, 0.7], [0.4, 0.4], 0.2),                        # x need not start at 0
-    ([0.3], [0.9], 0.0),                                  # a single point has no area
-])
+
+@pytest.mark.parametrize(
+    "x,y,expected",
+    [
+        ([0, 1], [1, 1], 1.0),  # a unit square
+        ([0, 1], [0, 1], 0.5),  # a triangle
+        ([0, 0.5, 1], [0, 1, 1], 0.25 + 0.5),  # triangle + rectangle
+        # trapezoids of widths 0.1, 0.3, 0.6: 0.1·0.4 + 0.3·0.6 + 0.6·0.3
+        ([0, 0.1, 0.4, 1.0], [0.2, 0.6, 0.6, 0.0], 0.04 + 0.18 + 0.18),
+        ([0, 0.5, 0.5, 1], [0, 1, 0, 0], 0.25),  # a zero-width step adds nothing
+        ([0.2, 0.7], [0.4, 0.4], 0.2),  # x need not start at 0
+        ([0.3], [0.9], 0.0),  # a single point has no area
+    ],
+)
 def test_auc_of_known_trapezoids(x, y, expected):
     assert auc(np.array(x), np.array(y)) == pytest.approx(expected, abs=1e-12)
 
@@ -29,17 +32,21 @@ def test_auc_returns_a_python_float():
     assert type(auc([0, 1], [0.5, 0.5])) is float
 
 
-@pytest.mark.parametrize("x,y", [
-    ([0, 1, 2], [0, 1]),                                  # unequal lengths
-    (np.zeros((2, 2)), np.zeros((2, 2))),                 # not 1-D
-    ([0, 0.6, 0.5], [1, 1, 1]),                           # x decreasing
-])
+@pytest.mark.parametrize(
+    "x,y",
+    [
+        ([0, 1, 2], [0, 1]),  # unequal lengths
+        (np.zeros((2, 2)), np.zeros((2, 2))),  # not 1-D
+        ([0, 0.6, 0.5], [1, 1, 1]),  # x decreasing
+    ],
+)
 def test_auc_rejects_bad_input(x, y):
     with pytest.raises(ValueError):
         auc(x, y)
 
 
 # -- areas ----------------------------------------------------------------------------------------
+
 
 def test_region_areas_are_pixel_fractions():
     labels = np.array([[0, 0, 1], [2, 2, 2], [2, 2, 2]])
@@ -69,22 +76,26 @@ def test_step_axis():
 
 # -- the minimal subset ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("curve,tolerance,expected", [
-    # the peak 0.9 is at k=4; nothing earlier is within 0.005 of it (0.8, 0.797 are not)
-    ([0.1, 0.3, 0.8, 0.797, 0.9, 0.898], 0.005, 4),
-    # plateau rule: 0.898 (k=2) is within 0.005 of the peak 0.9 (k=3), so the shorter prefix wins
-    ([0.0, 0.5, 0.898, 0.9, 0.7], 0.005, 2),
-    # exactly at the tolerance boundary counts (0.9 − 0.005 = 0.895)
-    ([0.0, 0.895, 0.9], 0.005, 1),
-    ([0.0, 0.8949, 0.9], 0.005, 2),
-    # index 0 (the black image) is never a candidate, even when it scores highest
-    ([0.99, 0.2, 0.5], 0.005, 2),
-    # zero tolerance: the first occurrence of the maximum
-    ([0.0, 0.5, 0.5], 0.0, 1),
-    ([0.0, 0.1, 0.5, 0.5], 0.0, 2),
-    # a huge tolerance accepts the first region
-    ([0.0, 0.1, 0.5, 0.9], 1.0, 1),
-])
+
+@pytest.mark.parametrize(
+    "curve,tolerance,expected",
+    [
+        # the peak 0.9 is at k=4; nothing earlier is within 0.005 of it (0.8, 0.797 are not)
+        ([0.1, 0.3, 0.8, 0.797, 0.9, 0.898], 0.005, 4),
+        # plateau rule: 0.898 (k=2) is within 0.005 of the peak 0.9 (k=3), so the shorter prefix wins
+        ([0.0, 0.5, 0.898, 0.9, 0.7], 0.005, 2),
+        # exactly at the tolerance boundary counts (0.9 − 0.005 = 0.895)
+        ([0.0, 0.895, 0.9], 0.005, 1),
+        ([0.0, 0.8949, 0.9], 0.005, 2),
+        # index 0 (the black image) is never a candidate, even when it scores highest
+        ([0.99, 0.2, 0.5], 0.005, 2),
+        # zero tolerance: the first occurrence of the maximum
+        ([0.0, 0.5, 0.5], 0.0, 1),
+        ([0.0, 0.1, 0.5, 0.5], 0.0, 2),
+        # a huge tolerance accepts the first region
+        ([0.0, 0.1, 0.5, 0.9], 1.0, 1),
+    ],
+)
 def test_minimal_subset_size_by_hand(curve, tolerance, expected):
     assert minimal_subset_size(np.array(curve), tolerance) == expected
 
@@ -129,7 +140,7 @@ def test_budget_scores_ignore_the_black_image_and_take_the_first_of_ties():
 
 
 def test_budget_equal_to_an_area_includes_that_prefix():
-    area = np.array([0.0, 0.1, 0.1 + 0.15, 1.0])           # 0.25 in floating point
+    area = np.array([0.0, 0.1, 0.1 + 0.15, 1.0])  # 0.25 in floating point
     got = budget_scores(np.array([0.0, 0.2, 0.5, 0.1]), area, budgets=(0.25,))
     assert got[0].regions == 2 and got[0].highest == 0.5
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
@@ -12,10 +12,10 @@ from PIL import Image
 from skimage.measure import label as connected_components
 
 from explainer.errors import RegionError
+from explainer.options import Options, option
 from explainer.regions import (
-    MIN_AREA_PARAM,
     REGION_METHODS,
-    Param,
+    RegionOptions,
     RegionStats,
     merge_small_regions,
     propose_regions,
@@ -27,7 +27,7 @@ from explainer.regions import (
 SUPERPIXEL_METHODS = ["slico", "seeds", "slic", "felzenszwalb", "grid"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo_view(name: str, size: int = 224) -> np.ndarray:
     """An skimage photo as the product's view: short side to 256 (bicubic), centre crop 224.
 
@@ -70,24 +70,23 @@ def test_method_gives_valid_deterministic_label_map(method: str, name: str) -> N
 
 
 def test_registry_lists_all_methods_with_valid_defaults() -> None:
-    assert list(REGION_METHODS) == ["slico", "seeds", "slic", "felzenszwalb", "grid", "sam"]
-    for key, method in REGION_METHODS.items():
-        assert method.name == key
+    assert REGION_METHODS.names() == ["slico", "seeds", "slic", "felzenszwalb", "grid", "sam"]
+    for method in REGION_METHODS:
+        assert REGION_METHODS.get(method.name) is method
         assert method.label and method.description.endswith(".")
-        assert len({p.name for p in method.params}) == len(method.params)
-        for param in method.params:
-            assert param.kind in ("int", "float", "choice", "path")
-            assert param.check(param.default) == param.default  # defaults pass validation
-        assert "min_area" not in method.defaults()
+        fields = method.options.specs()
+        assert len({f.name for f in fields}) == len(fields)
+        for f in fields:
+            assert f.kind in ("int", "float", "choice", "path")
+        assert method.options.from_mapping(method.defaults()) == method.options()  # defaults pass validation
+        assert fields[-1].name == "min_area"  # every method has it, shown last
 
 
 @pytest.mark.parametrize("method", SUPERPIXEL_METHODS)
 def test_registry_defaults_equal_calling_without_params(method: str) -> None:
     view = photo_view("coffee")
-    defaults = REGION_METHODS[method].defaults()
-    np.testing.assert_array_equal(
-        propose_regions(view, method, **defaults), propose_regions(view, method)
-    )
+    defaults = REGION_METHODS.get(method).defaults()
+    np.testing.assert_array_equal(propose_regions(view, method, **defaults), propose_regions(view, method))
 
 
 def test_methods_work_on_non_square_views() -> None:
@@ -129,10 +128,7 @@ def test_seeds_default_gives_49_like_reference(name: str) -> None:
 
 def test_seeds_more_superpixels_gives_more_regions() -> None:
     view = photo_view("chelsea")
-    counts = [
-        region_stats(propose_regions(view, "seeds", num_superpixels=n)).count
-        for n in (16, 50, 200)
-    ]
+    counts = [region_stats(propose_regions(view, "seeds", num_superpixels=n)).count for n in (16, 50, 200)]
     assert counts[0] < counts[1] < counts[2]
     assert counts[2] >= 150
 
@@ -275,7 +271,7 @@ def test_propose_regions_min_area_applies_to_every_method() -> None:
     assert_label_map(labels, (224, 224))
     grid = propose_regions(view, "grid", cells_per_side=7, min_area=2000)
     assert region_stats(grid).smallest_px >= 2000
-    assert MIN_AREA_PARAM.default == 0
+    assert RegionOptions.field("min_area").default == 0
 
 
 # --------------------------------------------------------------------------- stats, validation
@@ -369,9 +365,7 @@ def test_out_of_range_parameters_raise(method: str, params: dict, message: str) 
 
 def test_integral_float_parameters_are_accepted() -> None:
     view = photo_view("coffee")
-    np.testing.assert_array_equal(
-        propose_regions(view, "grid", cells_per_side=7.0), propose_regions(view, "grid")
-    )
+    np.testing.assert_array_equal(propose_regions(view, "grid", cells_per_side=7.0), propose_regions(view, "grid"))
 
 
 @pytest.mark.parametrize(
@@ -389,10 +383,16 @@ def test_bad_views_raise(view, message: str) -> None:
 
 
 def test_param_check_choices_and_optional() -> None:
-    choice = Param("kind", "a", kind="choice", choices=("a", "b"))
-    assert choice.check("b") == "b"
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Probe(Options):
+        error = RegionError
+        kind: str = option("a", choices=("a", "b"))
+        size: int | None = option(None, low=1, high=10, optional=True)
+
+    assert Probe(kind="b").kind == "b"
     with pytest.raises(RegionError, match="needs a value"):
-        choice.check(None)
-    optional = Param("size", None, 1, 10, optional=True)
-    assert optional.check(None) is None
-    assert optional.check(np.int64(4)) == 4
+        Probe(kind=None)
+    assert Probe(size=None).size is None
+    assert Probe(size=np.int64(4)).size == 4 and type(Probe(size=np.int64(4)).size) is int

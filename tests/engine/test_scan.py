@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 import torch
+from helpers import make_classifier
 from PIL import Image
 
-from helpers import make_classifier
 from explainer.data import folder_set, label_list_set
 from explainer.scan import ScanCache, ScanResult, iter_scan, scan
 
@@ -32,13 +32,13 @@ class GreyModel(torch.nn.Module):
 
 # (file, grey level in [0, 1], true label); the model predicts the nearest c/4.
 FILES = [
-    ("a.png", 0.00, 0),     # right
-    ("b.png", 0.25, 1),     # right
-    ("c.png", 0.50, 0),     # wrong: 2 for 0, confidently (at class 2's centre)
-    ("d.png", 0.30, 3),     # wrong: 1 for 3, unsure (between classes 1 and 2)
-    ("e.png", 0.75, 3),     # right
-    ("f.png", 1.00, 2),     # wrong: 4 for 2, most confidently (class 4 has one neighbour only)
-    ("h.png", 0.50, 0),     # wrong: 2 for 0, same image as c.png
+    ("a.png", 0.00, 0),  # right
+    ("b.png", 0.25, 1),  # right
+    ("c.png", 0.50, 0),  # wrong: 2 for 0, confidently (at class 2's centre)
+    ("d.png", 0.30, 3),  # wrong: 1 for 3, unsure (between classes 1 and 2)
+    ("e.png", 0.75, 3),  # right
+    ("f.png", 1.00, 2),  # wrong: 4 for 2, most confidently (class 4 has one neighbour only)
+    ("h.png", 0.50, 0),  # wrong: 2 for 0, same image as c.png
 ]
 
 
@@ -70,11 +70,18 @@ def test_scan_rows_accuracy_and_errors(grey, image_set):
     assert [r.key for r in result.rows] == [name for name, _, _ in FILES] + ["g.png"]
     rows = {r.key: r for r in result.rows}
     assert {k: r.pred for k, r in rows.items() if r.error is None} == {
-        "a.png": 0, "b.png": 1, "c.png": 2, "d.png": 1, "e.png": 3, "f.png": 4, "h.png": 2}
+        "a.png": 0,
+        "b.png": 1,
+        "c.png": 2,
+        "d.png": 1,
+        "e.png": 3,
+        "f.png": 4,
+        "h.png": 2,
+    }
     bad = rows["g.png"]
     assert bad.error and bad.pred == -1 and not bad.correct and bad.label == 1
     assert len(result.readable) == 7
-    assert result.accuracy == pytest.approx(3 / 7)            # a, b, e right; the unreadable one not counted
+    assert result.accuracy == pytest.approx(3 / 7)  # a, b, e right; the unreadable one not counted
     assert result.model_id == grey.id and result.weights_hash == grey.weights_hash
     assert result.set_fingerprint == image_set.fingerprint() and result.created
 
@@ -124,11 +131,11 @@ def test_closing_the_scan_early_stops_it(grey, image_set):
     assert next(gen).done == 2
     calls_at_close = module.calls
     gen.close()
-    assert calls_at_close - calls_before == 1                 # one batch of two scored, out of four
+    assert calls_at_close - calls_before == 1  # one batch of two scored, out of four
     with pytest.raises(StopIteration):
         next(gen)
     assert module.calls == calls_at_close
-    assert threading.active_count() <= threads_before         # the decoding threads are gone
+    assert threading.active_count() <= threads_before  # the decoding threads are gone
 
 
 def test_scan_result_json_round_trip(grey, image_set):
@@ -147,7 +154,7 @@ def test_scan_cache(grey, tmp_path):
     result = scan(grey, image_set)
     path = cache.put(grey, image_set, result)
     assert path.parent == tmp_path / "cache" and path.suffix == ".json"
-    assert cache.get(grey, label_list_set(list_path, NAMES)) == result       # reopened: same fingerprint
+    assert cache.get(grey, label_list_set(list_path, NAMES)) == result  # reopened: same fingerprint
     # another model misses
     other = make_classifier(GreyModel(), 5)
     other.weights_hash = "f" * 64
@@ -164,7 +171,7 @@ def test_scan_cache(grey, tmp_path):
     assert changed.fingerprint() != before and image_set.fingerprint() != before
     assert cache.path(grey, changed) != path
     assert cache.get(grey, changed) is None
-    assert path.is_file()                                    # the old entry stays, unused
+    assert path.is_file()  # the old entry stays, unused
 
 
 def test_scan_of_a_class_folder_set(grey, tmp_path):
@@ -173,6 +180,10 @@ def test_scan_of_a_class_folder_set(grey, tmp_path):
         (root / NAMES[label]).mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.full((20, 20, 3), round(255 * g), np.uint8)).save(root / NAMES[label] / name)
     result = scan(grey, folder_set(root, NAMES))
-    assert len(result.rows) == 4 and result.accuracy == pytest.approx(2 / 4)   # a and b right
-    assert {r.key: r.label for r in result.rows} == {"class 0/a.png": 0, "class 1/b.png": 1,
-                                                     "class 0/c.png": 0, "class 3/d.png": 3}
+    assert len(result.rows) == 4 and result.accuracy == pytest.approx(2 / 4)  # a and b right
+    assert {r.key: r.label for r in result.rows} == {
+        "class 0/a.png": 0,
+        "class 1/b.png": 1,
+        "class 0/c.png": 0,
+        "class 3/d.png": 3,
+    }

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import RegionSumModel, TinyCNN, grid_labels, make_classifier, random_view
+from spec_reference import SpecSearch
+
 from explainer.errors import ImageError, LabelError, ModelError, RegionError
 from explainer.search import explain, forward_pass_count, iter_search
-from spec_reference import SpecSearch
 
 WHITE = np.full((16, 16, 3), 255, np.uint8)
 W_NO_EFF = {"consistency": 20, "collaboration": 5, "confidence": 0.01, "effectiveness": 0}
@@ -138,7 +138,7 @@ def test_bidirectional_and_greedy_share_the_first_pick():
 
 def test_pending_one_never_crashes_and_still_ranks_all():
     """The reference stacks an empty batch when pending = 1 and the winner is the pre-screened one."""
-    clf, labels = additive(np.ones(16))          # all ties: argmax and argmin both take index 0
+    clf, labels = additive(np.ones(16))  # all ties: argmax and argmin both take index 0
     exp = explain(clf, WHITE, labels, target=1, pending=1)
     assert sorted(exp.order.tolist()) == list(range(16))
     assert not np.isnan(exp.insertion_probs).any()
@@ -180,33 +180,42 @@ def test_fills_change_the_removed_pixels():
     results = {fill: explain(clf, view, labels, target=0, fill=fill) for fill in ("black", "mean", "blur")}
     assert results["black"].insertion[0] != pytest.approx(results["mean"].insertion[0])
     assert results["mean"].config["fill"] == "mean"
-    for exp in results.values():                 # the full image never depends on the fill
+    for exp in results.values():  # the full image never depends on the fill
         assert exp.insertion[-1] == pytest.approx(results["black"].insertion[-1], abs=1e-6)
 
 
 def test_result_records_provenance_and_is_read_only():
     clf = make_classifier(TinyCNN(3, seed=0), 3)
-    exp = explain(clf, random_view(16, 0), grid_labels(16, 2), target=1, regions={"method": "grid"},
-                  source={"name": "x.png", "label": 1})
+    exp = explain(
+        clf,
+        random_view(16, 0),
+        grid_labels(16, 2),
+        target=1,
+        regions={"method": "grid"},
+        source={"name": "x.png", "label": 1},
+    )
     assert exp.model["id"] == clf.id and exp.model["weights_hash"] == clf.weights_hash
     assert exp.config["weights"]["consistency"] == 20.0 and exp.config["pending"] == 8
-    assert exp.regions == {"method": "grid"} and exp.source["label"] == 1
+    assert exp.regions.method == "grid" and exp.regions.options.changed() == {} and exp.source["label"] == 1
     assert exp.wall_time_s > 0 and exp.created and exp.versions["torch"]
     with pytest.raises(ValueError):
         exp.order[0] = 3
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    ({"target": 5}, LabelError, r"target class 5 is outside 0\.\.2"),
-    ({"target": -1}, LabelError, "outside"),
-    ({"target": 0, "tracked": 9}, LabelError, "tracked class 9"),
-    ({"target": 0, "search": "beam"}, ValueError, "search must be"),
-    ({"target": 0, "pending": 0}, ValueError, "pending must be a positive"),
-    ({"target": 0, "fill": "white"}, ValueError, "fill must be"),
-    ({"target": 0, "weights": {"consistancy": 1}}, ValueError, "Unknown objective term 'consistancy'"),
-    ({"target": 0, "weights": {"confidence": float("nan")}}, ValueError, "finite"),
-    ({"target": 0, "weights": {"effectiveness": 1.0}}, ModelError, "embeddings"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"target": 5}, LabelError, r"target class 5 is outside 0\.\.2"),
+        ({"target": -1}, LabelError, "outside"),
+        ({"target": 0, "tracked": 9}, LabelError, "tracked class 9"),
+        ({"target": 0, "search": "beam"}, ValueError, "search must be"),
+        ({"target": 0, "pending": 0}, ValueError, "pending must be a positive"),
+        ({"target": 0, "fill": "white"}, ValueError, "fill must be"),
+        ({"target": 0, "weights": {"consistancy": 1}}, ValueError, "Unknown objective term 'consistancy'"),
+        ({"target": 0, "weights": {"confidence": float("nan")}}, ValueError, "finite"),
+        ({"target": 0, "weights": {"effectiveness": 1.0}}, ModelError, "embeddings"),
+    ],
+)
 def test_bad_arguments_are_refused_with_a_clear_message(kwargs, error, match):
     clf = make_classifier(TinyCNN(3, seed=0), 3)
     with pytest.raises(error, match=match):

@@ -9,16 +9,28 @@ import os
 
 import numpy as np
 import pytest
-
 from helpers import TINY_SOURCE
-from explainer import store
+
+from explainer import export, store
 from explainer.errors import LimaError
 from explainer.explanation import LOG_FIELDS, Explanation
 from explainer.store import RunStore, StoreError, key_of, run_key
 
 ARRAY_FIELDS = ("view", "labels", "order", "area", "insertion_probs", "deletion_probs")
-META_FIELDS = ("target", "tracked", "class_names", "config", "regions", "model", "source", "forward_passes",
-               "wall_time_s", "device", "created", "versions")
+META_FIELDS = (
+    "target",
+    "tracked",
+    "class_names",
+    "config",
+    "regions",
+    "model",
+    "source",
+    "forward_passes",
+    "wall_time_s",
+    "device",
+    "created",
+    "versions",
+)
 
 
 def assert_same_explanation(a: Explanation, b: Explanation) -> None:
@@ -39,11 +51,17 @@ def assert_same_explanation(a: Explanation, b: Explanation) -> None:
 
 def other(exp: Explanation) -> Explanation:
     """A different explanation (other arrays, target and time) for overwrite tests."""
-    return dataclasses.replace(exp, target=0, created="2001-01-01T00:00:00+00:00",
-                               insertion_probs=exp.insertion_probs[::-1].copy(), order=exp.order[::-1].copy())
+    return dataclasses.replace(
+        exp,
+        target=0,
+        created="2001-01-01T00:00:00+00:00",
+        insertion_probs=exp.insertion_probs[::-1].copy(),
+        order=exp.order[::-1].copy(),
+    )
 
 
 # -- save / load -----------------------------------------------------------------------------------
+
 
 def test_round_trip_is_lossless(tiny_exp, tmp_path):
     assert tiny_exp.tracked == 3 and tiny_exp.n_regions == 16
@@ -52,7 +70,7 @@ def test_round_trip_is_lossless(tiny_exp, tmp_path):
     back = store.load(folder)
     assert_same_explanation(tiny_exp, back)
     assert back.tracked_insertion.tolist() == tiny_exp.tracked_insertion.tolist()
-    assert not back.order.flags.writeable                     # frozen after loading too
+    assert not back.order.flags.writeable  # frozen after loading too
 
 
 def test_dtypes_are_the_documented_ones(tiny_exp, tmp_path):
@@ -95,7 +113,7 @@ def failing_replace(monkeypatch, fail_on: int):
 
 def test_a_failed_write_leaves_no_temp_file_and_the_old_result(tiny_exp, tmp_path, monkeypatch):
     store.save(tiny_exp, tmp_path)
-    failing_replace(monkeypatch, fail_on=1)                   # the NPZ's rename fails
+    failing_replace(monkeypatch, fail_on=1)  # the NPZ's rename fails
     with pytest.raises(OSError):
         store.save(other(tiny_exp), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["explanation.json", "explanation.npz"]
@@ -106,7 +124,7 @@ def test_a_write_interrupted_between_the_two_files_is_never_loaded_half(tiny_exp
     """New NPZ, old JSON, and the kept previous NPZ lost too: the SHA-256 in the JSON catches
     the mismatch; never a mix of old and new."""
     store.save(tiny_exp, tmp_path)
-    failing_replace(monkeypatch, fail_on=2)                   # the JSON's rename fails
+    failing_replace(monkeypatch, fail_on=2)  # the JSON's rename fails
     with pytest.raises(OSError):
         store.save(other(tiny_exp), tmp_path)
     monkeypatch.undo()
@@ -186,9 +204,16 @@ def test_store_error_is_a_lima_error_and_an_os_error():
 
 # -- run keys ----------------------------------------------------------------------------------------
 
+
 def key_inputs(exp: Explanation) -> dict:
-    return {"model": dict(exp.model), "view": np.array(exp.view), "labels": np.array(exp.labels),
-            "target": exp.target, "tracked": exp.tracked, "config": json.loads(json.dumps(exp.config))}
+    return {
+        "model": dict(exp.model),
+        "view": np.array(exp.view),
+        "labels": np.array(exp.labels),
+        "target": exp.target,
+        "tracked": exp.tracked,
+        "config": json.loads(json.dumps(exp.config.to_dict())),
+    }
 
 
 def test_run_key_is_stable(tiny_exp):
@@ -232,8 +257,23 @@ def changed(inputs: dict, what: str) -> dict:
     return out
 
 
-@pytest.mark.parametrize("what", ["target", "tracked", "tracked auto", "weights", "pending", "fill", "search",
-                                  "tolerance", "labels", "view pixel", "model hash", "model id"])
+@pytest.mark.parametrize(
+    "what",
+    [
+        "target",
+        "tracked",
+        "tracked auto",
+        "weights",
+        "pending",
+        "fill",
+        "search",
+        "tolerance",
+        "labels",
+        "view pixel",
+        "model hash",
+        "model id",
+    ],
+)
 def test_run_key_changes_with_every_input(tiny_exp, what):
     base = key_inputs(tiny_exp)
     assert run_key(**changed(base, what)) != run_key(**base)
@@ -242,12 +282,17 @@ def test_run_key_changes_with_every_input(tiny_exp, what):
 def test_run_key_ignores_what_does_not_change_the_result(tiny_exp):
     """The batch size, the device and the label map's integer type do not change a result."""
     base = key_inputs(tiny_exp)
-    other_inputs = {**base, "config": {**base["config"], "batch_size": 999},
-                    "model": {**base["model"], "device": "cuda:0"}, "labels": base["labels"].astype(np.int64)}
+    other_inputs = {
+        **base,
+        "config": {**base["config"], "batch_size": 999},
+        "model": {**base["model"], "device": "cuda:0"},
+        "labels": base["labels"].astype(np.int64),
+    }
     assert run_key(**other_inputs) == run_key(**base)
 
 
 # -- the run store -----------------------------------------------------------------------------------
+
 
 def test_run_store_save_has_load_list_delete(tiny_exp, tmp_path):
     runs = RunStore(tmp_path)
@@ -277,8 +322,23 @@ def test_run_store_lists_newest_first_and_skips_broken_runs(tiny_exp, tmp_path):
     assert [r["key"] for r in runs.list()] == ["newer", "older"]
 
 
-BAD_KEYS = ["../x", "", "a/b", "a.b", "..", "/etc", "x y", "../../etc/passwd", "<script>alert(1)</script>",
-            "." * 3000, "abc\x00def", "a" * 5000, "é", None, 12]
+BAD_KEYS = [
+    "../x",
+    "",
+    "a/b",
+    "a.b",
+    "..",
+    "/etc",
+    "x y",
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "." * 3000,
+    "abc\x00def",
+    "a" * 5000,
+    "é",
+    None,
+    12,
+]
 
 
 @pytest.mark.parametrize("key", BAD_KEYS, ids=lambda k: repr(k)[:20])
@@ -299,10 +359,11 @@ def test_has_answers_false_for_anything_that_is_not_a_key(tmp_path, key):
 
 # -- the reference layout (lima-spec §4.4) -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def reference(tiny_exp, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference")
-    npy_path, json_path = store.export_reference(tiny_exp, out, "photo.JPEG")
+    npy_path, json_path = export.export_reference(tiny_exp, out, "photo.JPEG")
     return npy_path, json_path, np.load(npy_path), json.loads(json_path.read_text())
 
 
@@ -335,7 +396,11 @@ def test_reference_json_curves(tiny_exp, reference):
     assert doc["org_score"] == tiny_exp.insertion[-1] and doc["baseline_score"] == tiny_exp.insertion[0]
     w = tiny_exp.config["weights"]
     assert (doc["lambda1"], doc["lambda2"], doc["lambda3"], doc["lambda4"]) == (
-        w["consistency"], w["collaboration"], w["confidence"], w["effectiveness"])
+        w["consistency"],
+        w["collaboration"],
+        w["confidence"],
+        w["effectiveness"],
+    )
 
 
 def test_reference_json_step_lists(tiny_exp, reference):
@@ -353,7 +418,9 @@ def test_reference_json_step_lists(tiny_exp, reference):
     # lima-spec §4.2: the reference rebuilds its curves from the step lists as
     # increase + reversed(decrease) + [the full (consistency) / black (collaboration) image].
     cons = doc["consistency_score_increase"] + doc["consistency_score_decrease"][::-1] + [doc["org_score"]]
-    colla = doc["collaboration_score_increase"] + doc["collaboration_score_decrease"][::-1] + [1 - doc["baseline_score"]]
+    colla = (
+        doc["collaboration_score_increase"] + doc["collaboration_score_decrease"][::-1] + [1 - doc["baseline_score"]]
+    )
     np.testing.assert_allclose(cons, doc["consistency_score"], atol=1e-6)
     np.testing.assert_allclose(colla, doc["collaboration_score"], atol=1e-6)
 
@@ -368,7 +435,7 @@ def test_reference_json_counterfactual_fields(tiny_exp, reference):
 
 
 def test_reference_json_without_a_tracked_class_has_no_counterfactual_fields(tiny_exp):
-    doc = store.reference_json(dataclasses.replace(tiny_exp, tracked=None))
+    doc = export.reference_json(dataclasses.replace(tiny_exp, tracked=None))
     assert not {"gt_label", "failure_label", "failure_score"} & set(doc)
 
 
@@ -395,6 +462,7 @@ def test_reference_evaluator_auc_matches(tiny_exp, reference):
 
 # -- the Explanation object, on a hand-made result ----------------------------------------------------
 
+
 def hand_made(**changes) -> Explanation:
     """3 regions of a 4×4 view (areas 1/4, 1/4, 1/2), classes cat/dog/fox, target cat, order 2, 0, 1."""
     from explainer.explanation import SearchLog
@@ -403,12 +471,25 @@ def hand_made(**changes) -> Explanation:
     ins = np.array([[0.1, 0.6, 0.3], [0.2, 0.5, 0.3], [0.7, 0.2, 0.1], [0.5, 0.4, 0.1]], np.float32)
     dels = np.array([[0.5, 0.4, 0.1], [0.3, 0.4, 0.3], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]], np.float32)
     terms = {"objective": 1.0, "consistency": 0.2, "collaboration": 0.7, "confidence": 0.1, "effectiveness": 0.0}
-    log = SearchLog.from_rows([{"direction": "forward", "region": 2, "position": 1, "candidates": 3, **terms},
-                               {"direction": "backward", "region": 1, "position": 3, "candidates": 2, **terms}])
-    fields = dict(view=np.full((4, 4, 3), 9, np.uint8), labels=labels, order=np.array([2, 0, 1], np.int32),
-                  area=np.array([0.0, 0.25, 0.5, 1.0]), insertion_probs=ins, deletion_probs=dels, target=0,
-                  tracked=1, class_names=("cat", "dog", "fox"), log=log,
-                  config={"search": "bidirectional", "pending": 1, "weights": {}, "fill": "black"})
+    log = SearchLog.from_rows(
+        [
+            {"direction": "forward", "region": 2, "position": 1, "candidates": 3, **terms},
+            {"direction": "backward", "region": 1, "position": 3, "candidates": 2, **terms},
+        ]
+    )
+    fields = dict(
+        view=np.full((4, 4, 3), 9, np.uint8),
+        labels=labels,
+        order=np.array([2, 0, 1], np.int32),
+        area=np.array([0.0, 0.25, 0.5, 1.0]),
+        insertion_probs=ins,
+        deletion_probs=dels,
+        target=0,
+        tracked=1,
+        class_names=("cat", "dog", "fox"),
+        log=log,
+        config={"search": "bidirectional", "pending": 1, "weights": {}, "fill": "black"},
+    )
     fields.update(changes)
     return Explanation(**fields)
 
@@ -450,7 +531,7 @@ def test_explanation_top_classes_step_entries_and_mistake():
     e = hand_made()
     assert e.top_classes(2, k=2) == [(0, "cat", pytest.approx(0.7)), (1, "dog", pytest.approx(0.2))]
     assert [c for c, _, _ in e.top_classes(1, path="deletion")] == [1, 0, 2]
-    assert e.step_entry(0) is None and e.step_entry(2) is None        # step 2: appended without a step
+    assert e.step_entry(0) is None and e.step_entry(2) is None  # step 2: appended without a step
     assert e.step_entry(1)["region"] == 2 and e.step_entry(1)["direction"] == "forward"
     assert e.step_entry(3)["direction"] == "backward" and e.step_entry(3)["region"] == 1
     assert e.is_mistake is None

@@ -1,0 +1,3 @@
+"""The version of LiMA Lens (recorded in every result's provenance)."""
+
+__version__ = "0.2.0"

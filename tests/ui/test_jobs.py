@@ -1,0 +1,150 @@
+"""The background job manager (ui/jobs.py): one computation at a time in submission order,
+equal keys shared, cancel, failures and shutdown. Pure Python: no Streamlit involved."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from explainer.errors import DataError
+from explainer.progress import Done
+from ui.jobs import JobManager
+
+
+class Step:
+    """A progress item: step i of n."""
+
+    def __init__(self, i: int, n: int, result=None):
+        self.i, self.n, self.result = i, n, result
+
+    @property
+    def fraction(self) -> float:
+        return self.i / self.n
+
+    @property
+    def eta_s(self):
+        return None
+
+    def describe(self) -> str:
+        return f"{self.i} of {self.n}"
+
+
+def gated(log: list, name: str, gate: threading.Event, steps: int = 3):
+    """A computation that waits for ``gate`` before its first step and logs what it does."""
+
+    def make():
+        log.append(f"{name} start")
+        gate.wait(10)
+        for i in range(1, steps + 1):
+            log.append(f"{name} {i}")
+            yield Step(i, steps, result=f"{name} result" if i == steps else None)
+
+    return make
+
+
+def wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.time() + timeout_s
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def manager():
+    m = JobManager()
+    yield m
+    m.shutdown(5)
+
+
+def test_jobs_run_one_at_a_time_in_submission_order(manager):
+    log: list[str] = []
+    first_gate, second_gate = threading.Event(), threading.Event()
+    a = manager.submit("a", "scan", "A", gated(log, "a", first_gate))
+    b = manager.submit("b", "search", "B", gated(log, "b", second_gate))
+    wait_for(lambda: a.status == "running")
+    assert b.status == "queued" and manager.queue_position(b) == 1 and manager.queue_position(a) == 0
+    second_gate.set()  # b may not start before a finishes anyway
+    time.sleep(0.1)
+    assert "b start" not in log
+    first_gate.set()
+    wait_for(lambda: b.status == "done")
+    assert log.index("a 3") < log.index("b start")
+    assert a.result == "a result" and b.result == "b result" and a.fraction == b.fraction == 1.0
+
+
+def test_equal_keys_share_one_job_and_on_done_runs_once(manager):
+    done: list = []
+    gate = threading.Event()
+    first = manager.submit("k", "search", "K", gated([], "k", gate), on_done=done.append)
+    second = manager.submit("k", "search", "K", gated([], "k", gate), on_done=done.append)
+    assert second is first
+    gate.set()
+    wait_for(lambda: first.status == "done")
+    assert done == ["k result"]
+    again = manager.submit("k", "search", "K", gated([], "k2", gate))  # a finished key runs anew
+    assert again is not first
+
+
+def test_cancel_stops_the_generator_and_skips_on_done(manager):
+    closed, done = threading.Event(), []
+
+    def make():
+        try:
+            for i in range(1000):
+                yield Step(i, 1000)
+                time.sleep(0.01)
+        finally:
+            closed.set()
+
+    job = manager.submit("c", "search", "C", make, on_done=done.append)
+    wait_for(lambda: job.progress is not None and job.progress.i >= 2)
+    job.cancel()
+    wait_for(lambda: job.status == "cancelled")
+    assert closed.wait(5) and done == [] and job.result is None
+    assert 0 < job.fraction < 1
+
+
+def test_a_queued_job_cancelled_before_it_starts_never_runs(manager):
+    log: list[str] = []
+    gate = threading.Event()
+    a = manager.submit("a", "scan", "A", gated(log, "a", gate))
+    b = manager.submit("b", "scan", "B", gated(log, "b", gate))
+    b.cancel()
+    gate.set()
+    wait_for(lambda: a.status == "done" and b.status == "cancelled")
+    assert not any(entry.startswith("b") for entry in log)
+
+
+@pytest.mark.parametrize(
+    "error,message", [(DataError("the set is empty"), "the set is empty"), (KeyError("bug"), "KeyError: 'bug'")]
+)
+def test_failures_are_kept_with_a_readable_message(manager, error, message):
+    def make():
+        yield Step(1, 2)
+        raise error
+
+    job = manager.submit("f", "scan", "F", make)
+    wait_for(lambda: not job.active)
+    assert job.status == "failed" and job.error == message
+    ok = manager.submit("g", "scan", "G", lambda: iter([Done("fine")]))  # the manager carries on
+    wait_for(lambda: ok.status == "done")
+    assert ok.result == "fine"
+
+
+def test_shutdown_cancels_every_active_job_and_joins_the_workers(manager):
+    gate = threading.Event()
+
+    def endless():
+        gate.set()
+        while True:
+            yield Step(0, 1)
+            time.sleep(0.01)
+
+    running = manager.submit("r", "search", "R", endless)
+    waiting = manager.submit("w", "search", "W", endless)
+    assert gate.wait(5)
+    manager.shutdown(5)
+    assert running.status == "cancelled" and waiting.status == "cancelled"
+    assert not any(t.is_alive() for t in manager._threads)
