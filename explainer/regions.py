@@ -239,15 +239,17 @@ REGION_METHODS.register(
 @dataclass(frozen=True)
 class GridOptions(RegionOptions):
     cells_per_side: int = option(7, low=1, high=64, step=1, help="Cells along each side: 7 gives 49 regions.")
+    rows: int | None = option(None, low=1, high=64, step=1, optional=True,
+                              help="Rows of cells, if not cells_per_side (e.g. 3 rows of 7 for horizontal bands).")
 
 
 def _grid(view: np.ndarray, o: GridOptions) -> np.ndarray:
-    """Square grid of ``cells_per_side`` x ``cells_per_side`` cells, ids in raster order."""
+    """A grid of ``rows`` x ``cells_per_side`` cells (square by default), ids in raster order."""
     height, width = view.shape[:2]
-    cells = o.cells_per_side
-    if cells > min(height, width):
+    cells, rows_n = o.cells_per_side, o.rows or o.cells_per_side
+    if cells > width or rows_n > height:
         raise RegionError(f"cells_per_side={cells} exceeds the view's short side ({min(height, width)} px)")
-    rows, cols = _cell_index(height, cells), _cell_index(width, cells)
+    rows, cols = _cell_index(height, rows_n), _cell_index(width, cells)
     return (rows[:, None] * cells + cols[None, :]).astype(np.int32)
 
 
