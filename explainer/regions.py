@@ -239,8 +239,14 @@ REGION_METHODS.register(
 @dataclass(frozen=True)
 class GridOptions(RegionOptions):
     cells_per_side: int = option(7, low=1, high=64, step=1, help="Cells along each side: 7 gives 49 regions.")
-    rows: int | None = option(None, low=1, high=64, step=1, optional=True,
-                              help="Rows of cells, if not cells_per_side (e.g. 3 rows of 7 for horizontal bands).")
+    rows: int | None = option(
+        None,
+        low=1,
+        high=64,
+        step=1,
+        optional=True,
+        help="Rows of cells, if not cells_per_side (e.g. 3 rows of 7 for horizontal bands).",
+    )
 
 
 def _grid(view: np.ndarray, o: GridOptions) -> np.ndarray:
