@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from explainer.config import SearchOptions
-from explainer.errors import LimaError, SearchError
+from explainer.errors import LimaError, SearchError, UsageError
 from explainer.options import Options, parse_pairs
 
 EXIT_BAD_INPUT = 2
@@ -163,7 +163,7 @@ def _figure_formats(text: str) -> list[str]:
         return []
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad or not formats:
-        raise ValueError(f"--figure takes png, svg and/or pdf (comma-separated) or none, got {text!r}")
+        raise UsageError(f"--figure takes png, svg and/or pdf (comma-separated) or none, got {text!r}")
     return list(dict.fromkeys(formats))
 
 
@@ -173,14 +173,14 @@ def _output_folder(path: str) -> Path:
     parent, must be a writable folder."""
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder (it is created if missing)")
+        raise UsageError(f"--out {out} is a file; give a folder (it is created if missing)")
     existing = out
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"--out {out} cannot be created: {existing} is a file")
+        raise UsageError(f"--out {out} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out} cannot be written: no write permission in {existing}")
+        raise UsageError(f"--out {out} cannot be written: no write permission in {existing}")
     return out
 
 

@@ -43,3 +43,7 @@ class SearchError(LimaError, ValueError):
 
 class StoreError(LimaError, OSError):
     """A saved explanation is missing, incomplete or corrupt."""
+
+
+class UsageError(LimaError, ValueError):
+    """A command-line argument is invalid (a format, an output folder)."""
