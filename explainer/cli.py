@@ -1,4 +1,4 @@
-"""Command line: ``python -m explainer {explain,scan,regions,bench}`` (also installed as ``lima``).
+"""Command line: ``python -m explainer {explain,scan,regions,evaluate,bench}`` (also installed as ``lima``).
 
 The search flags (``--search``, ``--pending``, ``--weights``, ``--fill``, ``--tolerance``) are
 generated from :class:`explainer.config.SearchOptions`, region parameters (``--param
@@ -20,6 +20,7 @@ import numpy as np
 
 from explainer.config import SearchOptions
 from explainer.errors import LimaError, SearchError, UsageError
+from explainer.evaluate import EvaluationOptions
 from explainer.options import Options, parse_pairs
 
 EXIT_BAD_INPUT = 2
@@ -52,7 +53,9 @@ def add_option_flags(parser: argparse.ArgumentParser, options: type[Options], sk
         flag = "--" + f.name.replace("_", "-")
         default = f.default.to_dict() if isinstance(f.default, Options) else f.default
         help_text = f"{f.spec.help} (default: {_show(default)})"
-        if f.kind == "options":
+        if f.kind == "bool":
+            parser.add_argument(flag, dest=f.name, action="store_true", default=None, help=f.spec.help)
+        elif f.kind == "options":
             names = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in default.items())
             parser.add_argument(
                 flag,
@@ -80,6 +83,7 @@ def options_from_args(options: type[OptionsT], args: argparse.Namespace) -> Opti
                 values[f.name] = nested.parse(parse_pairs(given, f"--{f.name}", nested.error))
         elif given is not None:
             values[f.name] = given
+    values = {k: v for k, v in values.items() if not (isinstance(v, bool) and v is False)}
     text = {k: v for k, v in values.items() if isinstance(v, str)}
     return options.parse(text).replace(**{k: v for k, v in values.items() if not isinstance(v, str)})
 
@@ -232,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npy path (a .png preview is written beside it)")
     _add_model_args(p)
 
+    p = sub.add_parser("evaluate", help="a faithfulness scorecard: every image x method on the same regions")
+    p.add_argument("source", help="a folder, a label list (<file> <class>), a CSV, or 'demo'")
+    add_option_flags(p, EvaluationOptions)
+    p.add_argument("--regions", default="slico", help=_region_help().removesuffix(", or a LABELS.npy file"))
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="region parameter")
+    add_option_flags(p, SearchOptions, skip=("search", "tolerance"))
+    p.add_argument("--json", help="write every image x method and the summary as JSON here")
+    p.add_argument("--csv", help="write one row per image and method as CSV here")
+    p.add_argument("--quiet", action="store_true")
+    _add_model_args(p)
+
     p = sub.add_parser("bench", help="engine overhead, time per explanation, peak memory")
     p.add_argument(
         "--regions", default="25,49,100", help="comma-separated region counts (any; SLICO gets as close as it can)"
@@ -359,7 +374,79 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"explain": cmd_explain, "scan": cmd_scan, "regions": cmd_regions, "bench": cmd_bench}
+def cmd_evaluate(args) -> int:
+    from explainer.comparison import MethodStore
+    from explainer.errors import RegionError
+    from explainer.evaluate import iter_evaluate, table, to_csv
+    from explainer.regions import REGION_METHODS, RegionSpec
+    from explainer.scan import ScanCache, scan
+
+    options = options_from_args(EvaluationOptions, args)
+    search = options_from_args(SearchOptions, args)
+    names = options.method_names()
+    outputs = [Path(p) for p in (args.json, args.csv) if p]
+    for path in outputs:
+        _output_folder(str(path.parent if str(path.parent) else "."))
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder; give a file name")
+    spec = REGION_METHODS.get(args.regions)
+    region = RegionSpec(
+        args.regions, spec.options.parse(parse_pairs(args.param, "--param", RegionError, split_commas=False))
+    )
+    clf = _load_model(args)
+    image_set = _open_set(args.source, clf)
+    scans = ScanCache()
+    scanned = scans.get(clf, image_set)
+    if scanned is None:
+        scanned = scan(clf, image_set)
+        scans.put(clf, image_set, scanned)
+    search_methods = {
+        m: {"pending": search.pending, "weights": search.weights.to_dict()}
+        for m in ("lima", "smdl")
+        if m in names or options.equal_cost
+    }
+    result = None
+    show = not args.quiet and sys.stderr.isatty()
+    for progress in iter_evaluate(
+        clf,
+        image_set,
+        region,
+        options,
+        fill=search.fill,
+        methods_store=MethodStore(),
+        scan_result=scanned,
+        method_options=search_methods,
+    ):
+        if show:
+            eta = progress.eta_s
+            left = "" if eta is None else f" · about {eta / 60:.1f} min left"
+            print(f"\r{progress.describe()[:110]}{left}\033[K", end="", file=sys.stderr)
+        result = progress.result
+    if show:
+        print(file=sys.stderr)
+    assert result is not None
+    summary = result.summary()
+    print(
+        f"{len(result.images)} images of {image_set.name}, {clf.id}, regions {region.describe()}, target "
+        f"{options.target} class{', equal cost' if options.equal_cost else ''}"
+    )
+    print(table(summary, result.methods))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({**result.to_dict(), "summary": summary}, indent=1, default=str), encoding="utf-8"
+        )
+    if args.csv:
+        Path(args.csv).write_text(to_csv(result), encoding="utf-8")
+    return 0
+
+
+COMMANDS = {
+    "explain": cmd_explain,
+    "scan": cmd_scan,
+    "regions": cmd_regions,
+    "evaluate": cmd_evaluate,
+    "bench": cmd_bench,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

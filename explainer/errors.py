@@ -41,6 +41,10 @@ class SearchError(LimaError, ValueError):
     """Search settings are invalid: the search kind, pending samples, weights, fill, tolerance."""
 
 
+class MethodError(LimaError, ValueError):
+    """An attribution method cannot run: unknown name, bad options, or not available for this model."""
+
+
 class StoreError(LimaError, OSError):
     """A saved explanation is missing, incomplete or corrupt."""
 

@@ -69,6 +69,13 @@ def option(default: Any, **spec: Any) -> Any:
     return dataclasses.field(default=default, metadata={"lima": Spec(**spec)})
 
 
+def same_as(options: type[Options], name: str) -> Any:
+    """A field with the same default and spec as ``options``'s field ``name`` (so a setting that
+    two options classes share is still defined once)."""
+    f = options.field(name)
+    return dataclasses.field(default=f.default, metadata={"lima": f.spec})
+
+
 @dataclass(frozen=True)
 class Field:
     """One option as the CLI and the UI see it: name, kind, default and spec."""
@@ -344,4 +351,4 @@ def parse_pairs(
     return out
 
 
-__all__ = ["KINDS", "Field", "Options", "Spec", "option", "parse_pairs"]
+__all__ = ["KINDS", "Field", "Options", "Spec", "option", "parse_pairs", "same_as"]

@@ -251,6 +251,12 @@ class Classifier:
             out = self.module(self.normalise(batch))
         return self._to_probs(out)
 
+    def differentiable_probs(self, batch: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B×K float32) with autograd on, in fp32: for the white-box
+        baselines (gradients with respect to the [0, 1] input, normalisation included)."""
+        with torch.enable_grad(), torch.autocast(self.device.type, enabled=False):
+            return self._to_probs(self.module(self.normalise(batch)))
+
     @torch.inference_mode()
     def probs_and_embeddings(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities (B×K) and embeddings (B×D, float32) from one forward pass."""

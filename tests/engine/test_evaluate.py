@@ -1,0 +1,205 @@
+"""The scorecard over a set (issue #8): every image × method, reuse of finished pairs, the
+summary statistics by hand, and the `evaluate` command's JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from helpers import TinyCNN, make_classifier
+from PIL import Image
+
+from explainer import cli
+from explainer.comparison import MethodResult, MethodStore
+from explainer.data import folder_set
+from explainer.evaluate import EvaluationOptions, ImageEvaluation, bootstrap_ci, iter_evaluate, summarise, to_csv
+from explainer.methods import Ranking
+from explainer.progress import run_to_end
+from explainer.regions import RegionSpec, resolve_options
+from explainer.scoring import Scorecard
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("set")
+    rng = np.random.default_rng(0)
+    for label in range(3):
+        (root / str(label)).mkdir()
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(root / str(label) / f"im{label}.png")
+    clf = make_classifier(TinyCNN(3, seed=0), 3, batch_size=32)
+    return clf, folder_set(root, clf.class_names)
+
+
+GRID = RegionSpec("grid", resolve_options("grid", cells_per_side=2))
+
+
+SCANS: dict = {}
+
+
+def evaluate(clf, image_set, store=None, **options):
+    from explainer.scan import scan
+
+    if id(image_set) not in SCANS:  # as the CLI's scan cache does
+        SCANS[id(image_set)] = scan(clf, image_set)
+    scanned = SCANS[id(image_set)]
+    return run_to_end(
+        iter_evaluate(clf, image_set, GRID, EvaluationOptions(**options), methods_store=store, scan_result=scanned)
+    )
+
+
+def test_every_image_gets_every_method_and_a_summary(tiny_set, tmp_path):
+    clf, image_set = tiny_set
+    result = evaluate(clf, image_set, MethodStore(tmp_path), methods="lima,random,ablation,rise", equal_cost=True)
+    assert len(result.images) == 3 and result.methods == ("lima", "random", "ablation", "rise")
+    for im in result.images:
+        assert set(im.results) == {"lima", "random", "ablation", "rise"}
+        assert im.results["rise"].ranking.forward_passes == im.results["lima"].ranking.forward_passes  # equal cost
+        assert im.results["ablation"].ranking.forward_passes == 5
+    summary = result.summary()
+    for method in result.methods:
+        s = summary[method]
+        assert s["insertion_auc"]["n"] == 3 and s["insertion_auc"]["ci"][0] <= s["insertion_auc"]["mean"]
+        if method != "lima":
+            assert 0.0 <= s["insertion_auc"]["vs_lima"]["lima_win_rate"] <= 1.0
+    doc = result.to_dict()
+    entry = doc["images"][0]
+    assert {"name", "label", "target", "methods"} <= set(entry)
+    assert set(entry["methods"]["lima"]) >= {
+        "order",
+        "insertion_auc",
+        "deletion_auc",
+        "highest_confidence",
+        "forward_passes",
+        "seconds",
+    }
+    assert set(entry["methods"]["lima"]["highest_confidence"]) == {"0.25", "0.5", "0.75", "1.0"}
+    assert set(doc["summary"]) == set(result.methods)
+    json.dumps(doc)  # JSON-able
+
+
+def test_a_second_evaluation_reuses_every_finished_pair(tiny_set, tmp_path):
+    clf, image_set = tiny_set
+    store = MethodStore(tmp_path)
+    evaluate(clf, image_set, store, methods="lima,ablation")
+    calls = {"n": 0}
+    real = clf.probs
+
+    def counting(batch):
+        calls["n"] += len(batch)
+        return real(batch)
+
+    clf.probs = counting  # type: ignore[method-assign]
+    try:
+        again = evaluate(clf, image_set, store, methods="lima,ablation")
+    finally:
+        del clf.probs
+    assert len(again.images) == 3 and calls["n"] == 0  # not one model image
+
+
+def test_errors_only_and_limit_select_images(tiny_set, tmp_path):
+    clf, image_set = tiny_set
+    predictions = clf.predict(np.stack([clf.view(it.load()) for it in image_set.items])).argmax(1)
+    wrong = sum(int(p) != it.label for p, it in zip(predictions, image_set.items))
+    assert len(evaluate(clf, image_set, MethodStore(tmp_path), methods="random", errors_only=True).images) == wrong
+    assert len(evaluate(clf, image_set, MethodStore(tmp_path), methods="random", limit=2).images) == 2
+
+
+def _fake(method: str, ins: float, dels: float) -> MethodResult:
+    score = Scorecard(
+        np.arange(2, dtype=np.int32),
+        np.array([0, 0.5, 1.0]),
+        np.zeros(3),
+        np.zeros(3),
+        None,
+        None,
+        ins,
+        dels,
+        {"0.25": None, "0.5": ins, "0.75": ins, "1.0": ins},
+        {"0.25": None, "0.5": 0.5, "0.75": 0.5, "1.0": 0.5},
+        (0,),
+        6,
+    )
+    return MethodResult(Ranking(method, np.zeros(2), np.arange(2, dtype=np.int32), 10, 0, 1.0), score, {})
+
+
+def test_the_summary_by_hand():
+    """Three images: LiMA beats the baseline on insertion twice and ties once (win rate 5/6)."""
+    pairs = [(0.6, 0.5, 0.1, 0.2), (0.7, 0.4, 0.1, 0.1), (0.5, 0.5, 0.3, 0.2)]
+    images = [
+        ImageEvaluation(
+            f"im{i}", f"k{i}", 0, 0, None, 1, {"lima": _fake("lima", li, ld), "base": _fake("base", bi, bd)}
+        )
+        for i, (li, bi, ld, bd) in enumerate(pairs)
+    ]
+    s = summarise(images, ["lima", "base"])
+    assert s["lima"]["insertion_auc"]["mean"] == pytest.approx(0.6)
+    vs = s["base"]["insertion_auc"]["vs_lima"]
+    assert vs["mean_diff"] == pytest.approx(((0.5 - 0.6) + (0.4 - 0.7) + 0) / 3)
+    assert vs["lima_win_rate"] == pytest.approx((1 + 1 + 0.5) / 3)
+    dels = s["base"]["deletion_auc"]["vs_lima"]  # lower is better: LiMA wins once, ties once
+    assert dels["lima_win_rate"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert s["base"]["highest_confidence@0.25"]["n"] == 0  # no prefix within 25 %: left out
+
+
+def test_bootstrap_is_seeded_and_brackets_the_mean():
+    values = np.random.default_rng(3).normal(0.5, 0.1, 40)
+    lo, hi = bootstrap_ci(values)
+    assert lo < values.mean() < hi and bootstrap_ci(values) == (lo, hi)
+    assert bootstrap_ci(np.array([0.3])) == (0.3, 0.3)
+
+
+def test_the_csv_has_a_row_per_image_and_method(tiny_set, tmp_path):
+    clf, image_set = tiny_set
+    result = evaluate(clf, image_set, MethodStore(tmp_path), methods="random,ablation")
+    text = to_csv(result)
+    rows = list(csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#")))
+    assert len(rows) == 6 and {r["method"] for r in rows} == {"random", "ablation"}
+    assert "highest_confidence_0.25" in rows[0]
+
+
+@pytest.mark.slow
+def test_the_evaluate_command_writes_the_json_and_csv(lite0, tmp_path, capsys, monkeypatch):
+    import explainer.models as models
+
+    monkeypatch.setattr(models, "load_classifier", lambda *a, **k: lite0)
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(tmp_path / "runs"))
+    out_json, out_csv = tmp_path / "e.json", tmp_path / "e.csv"
+    rc = cli.main(
+        [
+            "evaluate",
+            "demo",
+            "--errors-only",
+            "--limit",
+            "1",
+            "--methods",
+            "lima,random,ablation",
+            "--regions",
+            "grid",
+            "--param",
+            "cells_per_side=3",
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+            "--quiet",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "insertion" in out and "LiMA wins" in out
+    doc = json.loads(out_json.read_text())
+    [image] = doc["images"]
+    assert (
+        image["name"] and image["target"] == image["label"] and set(image["methods"]) == {"lima", "random", "ablation"}
+    )
+    assert doc["summary"]["random"]["insertion_auc"]["vs_lima"]["n"] == 1
+    assert len([line for line in out_csv.read_text().splitlines() if not line.startswith("#")]) == 4
+
+
+def test_bad_method_names_are_one_line(capsys):
+    assert cli.main(["evaluate", "demo", "--methods", "lima,nosuch"]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith("lima: error:") and "nosuch" in err
