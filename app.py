@@ -95,6 +95,11 @@ def main() -> None:
         icon=":material/frame_inspect:",
     )
     st.page_link(page.RUNS_PAGE, label="Saved runs: reopen or delete earlier explanations", icon=":material/history:")
+    st.page_link(
+        page.SCORECARD_PAGE,
+        label="Scorecard: LiMA against Grad-CAM, RISE, LIME, KernelSHAP and others on the same regions",
+        icon=":material/leaderboard:",
+    )
 
 
 page.render("Home", main)

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from explainer import settings, store
+from explainer import metrics, settings, store
 from explainer.errors import StoreError
-from explainer.methods import METHODS, MethodOptions, MethodProgress, Ranking, Subject
+from explainer.explanation import Explanation
+from explainer.methods import METHODS, MethodOptions, MethodProgress, Ranking, Subject, rank_scores
 from explainer.models import Classifier
 from explainer.progress import eta_from_rate
-from explainer.scoring import Scorecard, score_order
+from explainer.scoring import BUDGET_KEYS, Scorecard, score_order
 
 FORMAT = "lima-lens/method-result/1"
 
@@ -225,6 +226,56 @@ def iter_method(
     yield ComparisonProgress(None, time.perf_counter() - start, result)
 
 
+def scorecard_of(exp: Explanation) -> Scorecard:
+    """The scorecard of a finished LiMA run, from its own curves (no model call: the search scored
+    every prefix already; a test checks that :func:`score_order` gives the same numbers)."""
+    budgets = metrics.budget_scores(exp.insertion, exp.area)
+    return Scorecard(
+        order=exp.order.astype(np.int32),
+        area=exp.area,
+        insertion=exp.insertion,
+        deletion=exp.deletion,
+        tracked_insertion=exp.tracked_insertion,
+        tracked_deletion=exp.tracked_deletion,
+        insertion_auc=exp.insertion_auc,
+        deletion_auc=exp.deletion_auc,
+        highest_confidence={k: b.highest for k, b in zip(BUDGET_KEYS, budgets)},
+        highest_area={k: b.area for k, b in zip(BUDGET_KEYS, budgets)},
+        minimal_subset=exp.minimal_subset,
+        scoring_passes=0,
+    )
+
+
+def result_of(exp: Explanation) -> MethodResult:
+    """A finished run as the comparison's "lima" or "smdl" result (its order, cost and curves)."""
+    name = "lima" if exp.config.search == "bidirectional" else "smdl"
+    ranking = Ranking(
+        name,
+        rank_scores(exp.order),
+        exp.order.astype(np.int32),
+        exp.forward_passes,
+        0,
+        exp.wall_time_s,
+        {"pending": exp.config.pending, "weights": exp.config.weights.to_dict()},
+    )
+    return MethodResult(
+        ranking,
+        scorecard_of(exp),
+        {
+            "target": exp.target,
+            "tracked": exp.tracked,
+            "fill": exp.config.fill,
+            "model": exp.model.get("id"),
+            "n_regions": exp.n_regions,
+        },
+    )
+
+
+def subject_of(exp: Explanation, clf: Classifier, seed: int = 0) -> Subject:
+    """The subject a finished run explained (the same view, regions, target and fill)."""
+    return Subject(clf, np.asarray(exp.view), np.asarray(exp.labels), exp.target, exp.config.fill, seed)
+
+
 __all__ = [
     "ComparisonProgress",
     "MethodResult",
@@ -232,5 +283,8 @@ __all__ = [
     "iter_method",
     "method_key",
     "resolve_options",
+    "result_of",
+    "scorecard_of",
     "subject_key",
+    "subject_of",
 ]

@@ -171,6 +171,95 @@ def reference_zip(exp: Explanation, name: str | None = None) -> bytes:
     return _zip(files)
 
 
+# -- method comparisons ----------------------------------------------------------------------------------------
+
+COMPARISON_COLUMNS = (
+    "method",
+    "kind",
+    "insertion_auc",
+    "deletion_auc",
+    "highest_confidence_0.25",
+    "highest_confidence_0.5",
+    "highest_confidence_0.75",
+    "highest_confidence_1.0",
+    "minimal_subset_size",
+    "minimal_subset_area",
+    "forward_passes",
+    "backward_passes",
+    "seconds",
+)
+
+
+def comparison_rows(results: list) -> list[dict]:
+    """One row per method (``MethodResult`` objects): scores and the cost actually spent."""
+    from explainer.methods import METHODS
+
+    rows = []
+    for r in results:
+        s = r.score
+        rows.append(
+            {
+                "method": r.method,
+                "kind": METHODS.get(r.method).kind if r.method in METHODS else "",
+                "insertion_auc": s.insertion_auc,
+                "deletion_auc": s.deletion_auc,
+                **{f"highest_confidence_{k}": s.highest_confidence.get(k) for k in ("0.25", "0.5", "0.75", "1.0")},
+                "minimal_subset_size": len(s.minimal_subset),
+                "minimal_subset_area": s.minimal_subset_area,
+                "forward_passes": r.ranking.forward_passes,
+                "backward_passes": r.ranking.backward_passes,
+                "seconds": r.ranking.seconds,
+            }
+        )
+    return rows
+
+
+def comparison_provenance(exp: Explanation, results: list) -> dict:
+    """The run's provenance plus each compared method's options."""
+    return {**provenance(exp), "compared": {r.method: r.ranking.options for r in results}}
+
+
+def comparison_csv(exp: Explanation, results: list) -> str:
+    """The comparison table as CSV, its provenance in ``#`` lines (``pandas.read_csv(comment="#")``)."""
+    buf = io.StringIO()
+    buf.write("# LiMA Lens method comparison on one image; one row per method\n")
+    buf.write(
+        "# provenance: " + json.dumps(comparison_provenance(exp, results), default=str, ensure_ascii=False) + "\n"
+    )
+    w = csv.DictWriter(buf, fieldnames=list(COMPARISON_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for row in comparison_rows(results):
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def comparison_json(exp: Explanation, results: list) -> str:
+    """The comparison as JSON: the table, each method's order and curves, and the provenance."""
+    return json.dumps(
+        {
+            "provenance": comparison_provenance(exp, results),
+            "methods": comparison_rows(results),
+            "results": [r.to_dict() for r in results],
+        },
+        indent=1,
+        default=str,
+    )
+
+
+def comparison_figure(exp: Explanation, results: list, fmt: str = "png", dpi: int = 150) -> bytes:
+    """The side-by-side figure (rank maps on one scale, insertion curves) as PNG, SVG or PDF."""
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"format must be png, svg or pdf, got {fmt!r}.")
+    title = f"{exp.source.get('name') or ''} · explaining {exp.class_name(exp.target)}".strip(" ·")
+    fig = figures.comparison_figure(exp.view, exp.labels, results, title=title, dpi=dpi)
+    return figures.figure_bytes(
+        fig,
+        fmt,
+        {"Software": "LiMA Lens", "Description": f"{len(results)} methods compared"},
+        provenance=comparison_provenance(exp, results),
+    )
+
+
 # -- the reference code's layout -----------------------------------------------------------------------
 
 

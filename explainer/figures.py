@@ -186,3 +186,66 @@ def figure_bytes(fig: Figure, fmt: str = "png", metadata: dict | None = None, pr
         head, sep, rest = data.partition(b"</title>\n")
         data = head + sep + element + rest if sep else data.replace(b"</svg>", element + b"</svg>", 1)
     return data
+
+
+def comparison_figure(view: np.ndarray, labels: np.ndarray, results: list, title: str = "", dpi: int = 150) -> Figure:
+    """Methods side by side: each method's region rank map on one colour scale (first = bright),
+    its minimal subset outlined, and every method's insertion curve in one chart.
+
+    Args:
+        view: S×S×3 uint8; labels: S×S label map; results: ``MethodResult`` objects (one per
+            method), drawn in the given order.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
+
+    count = len(results)
+    per_row = min(5, max(count, 1))
+    rows = -(-count // per_row)
+    fig = Figure(figsize=(2.3 * per_row + 4.2, 2.5 * rows + 0.5), dpi=dpi, layout="constrained")
+    grid = fig.add_gridspec(rows, per_row + 2)
+    colours = render.ColourScale(render.SEQUENTIAL, 0.0, 1.0, "ranked last", "ranked first")
+    for index, result in enumerate(results):
+        ax = fig.add_subplot(grid[index // per_row, index % per_row])
+        order = np.asarray(result.score.order)
+        subset = render.revealed_mask(labels, order, len(result.score.minimal_subset))
+        ax.imshow(render.heatmap(view, labels, render.rank_values(order), colours=colours, outline=subset, scale=1))
+        ax.set_title(
+            f"{result.method}\nins {result.score.insertion_auc:.3f} · del {result.score.deletion_auc:.3f}", fontsize=8
+        )
+        ax.axis("off")
+    cmap = LinearSegmentedColormap.from_list("rank", [(p, tuple(c / 255 for c in rgb)) for p, rgb in colours.stops])
+    bar = fig.colorbar(
+        ScalarMappable(Normalize(0, 1), cmap), ax=fig.axes, location="bottom", shrink=0.4, fraction=0.04, pad=0.02
+    )
+    bar.set_ticks([0, 1], labels=["ranked last", "ranked first"], fontsize=7)
+    curves = fig.add_subplot(grid[:, per_row:])
+    palette = [
+        "#0072B2",
+        "#D55E00",
+        "#009E73",
+        "#CC79A7",
+        "#E69F00",
+        "#56B4E9",
+        "#F0E442",
+        "#000000",
+        "#999999",
+        "#882255",
+    ]
+    for index, result in enumerate(results):
+        curves.plot(
+            100 * np.asarray(result.score.area),
+            result.score.insertion,
+            lw=2 if index == 0 else 1.3,
+            color=palette[index % len(palette)],
+            label=result.method,
+        )
+    curves.set_xlim(0, 100)
+    curves.set_ylim(0, 1.02)
+    curves.set_xlabel("image revealed (%)", fontsize=8)
+    curves.set_ylabel("p(target), insertion", fontsize=8)
+    curves.tick_params(labelsize=7)
+    curves.legend(fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

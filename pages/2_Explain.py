@@ -82,7 +82,7 @@ def main() -> None:
         f"{md(exp.source.get('name', 'image'))}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
         f"· explaining {md(exp.class_name(exp.target))}"
     )
-    explain_result.result_section(exp, run_key)
+    explain_result.result_section(exp, run_key, ctx.clf)
 
 
 page.render("Explain", main)

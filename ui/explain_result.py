@@ -11,8 +11,9 @@ import streamlit as st
 
 from explainer import export, figures
 from explainer.explanation import Explanation
+from explainer.models import Classifier
 from explainer.objective import TERMS
-from ui import charts, components, state
+from ui import charts, components, explain_compare, state
 from ui.text import md, safe_filename
 
 STEP_KEY = "step"
@@ -126,7 +127,7 @@ def _step_panel(exp: Explanation, step: int) -> None:
     )
 
 
-def _step_body(exp: Explanation, key: str) -> None:
+def _step_body(exp: Explanation, key: str, clf: Classifier | None = None) -> None:
     n = exp.n_regions
     if st.session_state.pop("_play_changed", False):
         st.rerun()  # re-create the fragment with(out) its timer
@@ -217,6 +218,7 @@ def _step_body(exp: Explanation, key: str) -> None:
             key="dl_step_png",
             width="stretch",
         )
+    explain_compare.step_row(exp, clf, step, hidden)  # every compared method at the same step
     url = (st.context.url or "").split("?")[0]
     st.caption("Share this view:")
     st.code(f"{url}?" + "&".join(f"{k}={v}" for k, v in link.items()), language=None)
@@ -231,9 +233,9 @@ def share_params(key: str, step: int, hidden: str) -> dict[str, str]:
     return params
 
 
-def step_through(exp: Explanation, key: str) -> None:
+def step_through(exp: Explanation, key: str, clf: Classifier | None = None) -> None:
     run_every = PLAY_INTERVAL_S if state.get("playing") else None
-    st.fragment(_step_body, run_every=run_every)(exp, key)
+    st.fragment(_step_body, run_every=run_every)(exp, key, clf)
 
 
 # -- the rest of the result ----------------------------------------------------------------------------
@@ -373,10 +375,12 @@ def _provenance(exp: Explanation) -> None:
         st.json(export.provenance(exp), expanded=1)
 
 
-def result_section(exp: Explanation, key: str) -> None:
+def result_section(exp: Explanation, key: str, clf: Classifier | None = None) -> None:
     init_step(exp, key)
     _header(exp)
-    step_through(exp, key)
+    step_through(exp, key, clf)
+    st.divider()
+    explain_compare.compare_section(exp, key, clf)
     st.divider()
     left, right = st.columns([1, 1], gap="large")
     with left:

@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "scan_job": None,  # key of this session's scan job
     "search_job": None,  # key of this session's search job
     "sam_job": None,
+    "scorecard_job": None,  # key of this session's scorecard job
     "run_key": None,  # the finished run shown on the Explain page
     "step_run": None,  # the run whose step the slider holds
     "playing": False,

@@ -218,6 +218,7 @@ class Classifier:
         views = np.asarray(views)
         if views.ndim == 3:
             views = views[None]
+        views = views if views.flags.writeable else views.copy()  # torch wants writable memory
         t = torch.from_numpy(np.ascontiguousarray(views)).to(self.device)
         return t.permute(0, 3, 1, 2).float().div_(255.0)
 

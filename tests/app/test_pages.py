@@ -474,3 +474,66 @@ def test_runs_page_has_thumbnails_and_delete_asks_first(tiny_exp):
     assert {"confirm_delete", "cancel_delete"} <= {b.key for b in at.button}
     # (Confirming runs the dialog as a fragment, which AppTest cannot do: the browser test confirms.)
     runs.delete(key)
+
+
+# -- issue #8: compare methods on the run's regions --------------------------------------------------------------
+
+
+def test_compare_methods_runs_in_the_background_and_shows_every_method():
+    at = new_app()
+    at.switch_page(EXPLAIN).run()
+    run_small_explanation(at)
+    assert any("Compare methods" in m.value for m in at.markdown)
+    at.multiselect(key="compare_methods").set_value(["random", "ablation", "gradcam"]).run()
+    preview = next((f.value for f in at.dataframe if "forward passes" in f.value.columns), None)
+    assert preview is not None and list(preview["method"]) == [
+        "Random order",
+        "Occlusion (feature ablation)",
+        "Grad-CAM",
+    ]
+    assert list(preview["forward passes"]) == [0, 10, 1]  # 9 regions: ablation is N + 1
+    at.button(key="compare_run").click().run()
+
+    def compared(a) -> set:
+        return next((set(f.value["method"]) for f in a.dataframe if "insertion_auc" in f.value.columns), set())
+
+    at = wait_until(at, lambda a: len(compared(a)) == 4, timeout_s=180)
+    assert compared(at) == {"lima", "random", "ablation", "gradcam"}
+    assert any("Insertion, every method" in str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert {b.label for b in at.get("download_button")} >= {"Figure (PNG)", "Table (CSV)", "Table (JSON)"}
+    # A second session asking for the same comparison reuses the saved results: nothing to run.
+    again = new_app()
+    again.switch_page(EXPLAIN).run()
+    run_small_explanation(again)
+    again.multiselect(key="compare_methods").set_value(["random", "ablation", "gradcam"]).run()
+    assert again.button(key="compare_run").disabled
+
+
+SCORECARD = "pages/5_Scorecard.py"
+
+
+def test_the_scorecard_page_evaluates_the_set_in_the_background():
+    scanned_errors_page()  # the scorecard picks images from the scan
+    at = new_app()
+    at.switch_page(SCORECARD).run()
+    assert not at.exception
+    at.multiselect(key="sc_methods").set_value(["lima", "random", "ablation"]).run()
+    at.number_input(key="sc_limit").set_value(1).run()
+    at.selectbox(key="sc_regions").set_value("grid").run()
+    at.slider(key="sc_rp_grid_cells_per_side").set_value(3).run()
+    at.button(key="sc_run").click().run()
+    at = wait_until(at, lambda a: any("1 images" in s.value for s in a.subheader), timeout_s=240)
+    frames = [f.value for f in at.dataframe]
+    summary = next(f for f in frames if "insertion_auc" in f.columns and "kind" in f.columns)
+    assert list(summary["method"]) == ["lima", "random", "ablation"]
+    assert summary["insertion_auc"].str.match(r"\d\.\d{3} \[").all()
+    versus = next(f for f in frames if "insertion_auc" in f.columns and "kind" not in f.columns)
+    assert list(versus["method"]) == ["random", "ablation"] and versus["insertion_auc"].str.contains("LiMA wins").all()
+    assert {b.label for b in at.get("download_button")} >= {"Scorecard (JSON)", "Scorecard (CSV)"}
+
+
+def test_the_scorecard_asks_for_a_scan_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "empty-scans"))
+    at = new_app()
+    at.switch_page(SCORECARD).run()
+    assert not at.exception and "Scan the image set" in texts(at)
