@@ -11,7 +11,7 @@ import streamlit as st
 
 from explainer.sam import sam_status
 from ui import page, resources, sidebar
-from ui.text import md
+from ui.text import md, md_message
 
 HERO = Path(__file__).parent / "assets" / "hero.png"
 
@@ -38,7 +38,8 @@ def main() -> None:
     device_problem = resources.device_error()
     if device_problem:
         st.error(
-            md(device_problem) + "  \nSet `LIMA_DEVICE` to `auto`, `cpu`, `cuda` or `cuda:N` and restart the server.",
+            md_message(device_problem)
+            + "  \nSet `LIMA_DEVICE` to `auto`, `cpu`, `cuda` or `cuda:N` and restart the server.",
             icon=":material/memory:",
         )
 
@@ -53,7 +54,7 @@ def main() -> None:
                 f"weights `{ctx.clf.weights_hash[:12]}…`"
             )
         else:
-            st.error(md(ctx.clf_error))
+            st.error(md_message(ctx.clf_error))
     with c2.container(border=True):
         st.markdown("**Image set**")
         if ctx.image_set is not None:
@@ -62,7 +63,7 @@ def main() -> None:
                 + (f" · {len(ctx.image_set.problems)} skipped" if ctx.image_set.problems else "")
             )
         else:
-            st.warning(md(ctx.set_error or "No image set."))
+            st.warning(md_message(ctx.set_error or "No image set."))
     with c3.container(border=True):
         st.markdown("**Device**")
         st.markdown(
@@ -81,7 +82,7 @@ def main() -> None:
         else:
             st.markdown("Not available: superpixels are used.")
             with st.popover("How to add SAM"):
-                st.markdown(md(status.reason))
+                st.markdown(md_message(status.reason))
 
     st.subheader("Where next")
     st.page_link(

@@ -115,6 +115,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _load_model(args):
     from explainer.models import load_classifier
+    from explainer.models.registry import source_of
+
+    source, _ = source_of(args.model)
+    if args.class_names and "class_names" not in source.inputs.names():
+        raise UsageError(f"--class-names is for models that bring their own classes, not {args.model}")
 
     extras = {"template": args.prompt} if getattr(args, "prompt", None) else {}
     return load_classifier(
@@ -139,7 +144,7 @@ def _regions(method: str, pairs: list[str], image: str, clf, view) -> tuple[np.n
     from explainer.errors import RegionError
     from explainer.regions import REGION_METHODS, RegionSpec, load_label_map, propose_regions
 
-    if method.endswith(".npy"):
+    if _is_label_file(method):
         if pairs:
             raise RegionError("--param has no effect with a label-map file")
         path = Path(method)
@@ -151,6 +156,54 @@ def _regions(method: str, pairs: list[str], image: str, clf, view) -> tuple[np.n
         objects["source"] = clf.view(image, size=int(getattr(options, "resolution", None) or 1024))
     labels = propose_regions(view, method, options, **objects)
     return labels, RegionSpec(method, options)
+
+
+class _ProgressLine:
+    """Progress on stderr: one line redrawn on a terminal, a line every tenth of the way otherwise
+    (a log file or a pipe still shows that a long run is alive). Silent with ``--quiet``."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.tty, self.shown = quiet, sys.stderr.isatty(), -1
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def update(self, progress: Any) -> None:
+        if self.quiet:
+            return
+        eta = progress.eta_s
+        text = progress.describe() + ("" if not eta else f" · about {eta / 60:.1f} min left")
+        if self.tty:
+            print(f"\r{text[:150]}\033[K", end="", file=sys.stderr, flush=True)
+        elif int(10 * progress.fraction) > self.shown:
+            self.shown = int(10 * progress.fraction)
+            print(f"{100 * progress.fraction:3.0f} % · {text}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if not self.quiet and self.tty:
+            print(file=sys.stderr)
+
+
+def _is_label_file(regions: str) -> bool:
+    return regions.lower().endswith(".npy")
+
+
+def _output_file(path: str | None, flag: str, inputs: tuple[str, ...] = ()) -> Path | None:
+    """Check an output file's path before any work: not empty, not a folder, not an input, in a
+    folder that exists or can be made."""
+    if path is None:
+        return None
+    if not path.strip():
+        raise UsageError(f"{flag} needs a file name, got an empty one")
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise UsageError(f"{flag} {out} is a folder; give a file name")
+    for given in inputs:
+        if Path(given).exists() and out.resolve() == Path(given).resolve():
+            raise UsageError(f"{flag} {out} is an input of this command; it would be overwritten")
+    _output_folder(str(out.parent))
+    return out
 
 
 def _open_set(source: str, clf):
@@ -175,6 +228,8 @@ def _output_folder(path: str) -> Path:
     """Check an output folder before any work, so a long run never ends in an error; nothing is
     created yet (bad input leaves no empty folder behind): the folder, or its nearest existing
     parent, must be a writable folder."""
+    if not path.strip():
+        raise UsageError("--out needs a folder name, got an empty one")
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder (it is created if missing)")
@@ -271,7 +326,7 @@ def cmd_explain(args) -> int:
     figure_formats = _figure_formats(args.figure)
     out = _output_folder(args.out)
     load_image(args.image)  # a bad image fails before the model loads
-    if args.regions.endswith(".npy"):
+    if _is_label_file(args.regions):
         from explainer.regions import load_label_map
 
         load_label_map(args.regions)
@@ -282,15 +337,21 @@ def cmd_explain(args) -> int:
     labels, region_spec = _regions(args.regions, args.param, args.image, clf, view)
     target = args.label if args.target is None else args.target
     source = {"name": Path(args.image).name, "digest": file_digest(args.image), "label": args.label}
+    from explainer.search import forward_pass_count
+
+    line = _ProgressLine(args.quiet)
+    n = int(labels.max()) + 1
+    line.note(
+        f"{n} regions: up to {forward_pass_count(n, options.search, options.pending):,} forward passes "
+        f"with {clf.id} on {clf.device}"
+    )
     result = None
     for progress in iter_search(
         clf, view, labels, target, options, tracked=args.tracked, regions=region_spec, source=source
     ):
-        if not args.quiet and sys.stderr.isatty():
-            print(f"\r{progress.describe()}", end="", file=sys.stderr)
+        line.update(progress)
         result = progress.result
-    if not args.quiet and sys.stderr.isatty():
-        print(file=sys.stderr)
+    line.close()
     assert result is not None
     out.mkdir(parents=True, exist_ok=True)
     store.save(result, out)
@@ -310,6 +371,9 @@ def cmd_explain(args) -> int:
 def cmd_scan(args) -> int:
     from explainer.scan import scan
 
+    if args.top < 0:
+        raise UsageError(f"--top must be 0 (all) or a positive number, got {args.top}")
+    json_out = _output_file(args.json, "--json")
     clf = _load_model(args)
     image_set = _open_set(args.source, clf)
     result = scan(clf, image_set)
@@ -330,8 +394,8 @@ def cmd_scan(args) -> int:
             print(f"unreadable: {r.error}", file=sys.stderr)
     for line in image_set.problems:
         print(f"skipped: {line}", file=sys.stderr)
-    if args.json:
-        Path(args.json).write_text(result.to_json(), encoding="utf-8")
+    if json_out is not None:
+        json_out.write_text(result.to_json(), encoding="utf-8")
     return 0
 
 
@@ -339,15 +403,24 @@ def cmd_regions(args) -> int:
     from explainer import render
     from explainer.regions import region_stats
 
+    if not args.out.lower().endswith(".npy"):
+        raise UsageError(f"--out must name a .npy file (the label map), got {args.out!r}")
+    out = _output_file(args.out, "--out", (args.image,))
+    assert out is not None
+    preview = out.with_name(out.name[: -len(".npy")] + ".regions.png")  # never the input photo's name
+    if preview.exists() and preview.resolve() == Path(args.image).resolve():
+        raise UsageError(f"the preview {preview} would overwrite the input image")
     clf = _load_model(args)
     view = clf.view(args.image)
     labels, _ = _regions(args.method, args.param, args.image, clf, view)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, labels)
-    out.with_suffix(".png").write_bytes(render.to_png(render.draw_boundaries(view, labels)))
+    preview.write_bytes(render.to_png(render.draw_boundaries(view, labels)))
     stats = region_stats(labels)
-    print(f"{stats.count} regions (smallest {stats.smallest_px} px, largest {stats.largest_px} px); wrote {out}")
+    print(
+        f"{stats.count} regions (smallest {stats.smallest_px} px, largest {stats.largest_px} px); "
+        f"wrote {out} and {preview}"
+    )
     return 0
 
 
@@ -363,14 +436,15 @@ def cmd_bench(args) -> int:
     if not counts or min(counts) < 1:
         raise SearchError(f"--regions takes positive region counts, got {args.regions!r}")
     options = options_from_args(SearchOptions, args)
+    json_out = _output_file(args.json, "--json")
     clf = _load_model(args)
     result = run_bench(
         clf, clf.view(skimage.data.chelsea()), counts, options.search, options.pending, reference=not args.no_reference
     )
     if args.scan:
         result["scan"] = scan_bench(clf, _open_set(args.scan, clf))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
 
 
@@ -384,11 +458,7 @@ def cmd_evaluate(args) -> int:
     options = options_from_args(EvaluationOptions, args)
     search = options_from_args(SearchOptions, args)
     names = options.method_names()
-    outputs = [Path(p) for p in (args.json, args.csv) if p]
-    for path in outputs:
-        _output_folder(str(path.parent if str(path.parent) else "."))
-        if path.is_dir():
-            raise UsageError(f"{path} is a folder; give a file name")
+    json_out, csv_out = _output_file(args.json, "--json"), _output_file(args.csv, "--csv")
     spec = REGION_METHODS.get(args.regions)
     region = RegionSpec(
         args.regions, spec.options.parse(parse_pairs(args.param, "--param", RegionError, split_commas=False))
@@ -406,7 +476,7 @@ def cmd_evaluate(args) -> int:
         if m in names or options.equal_cost
     }
     result = None
-    show = not args.quiet and sys.stderr.isatty()
+    line = _ProgressLine(args.quiet)
     for progress in iter_evaluate(
         clf,
         image_set,
@@ -417,13 +487,9 @@ def cmd_evaluate(args) -> int:
         scan_result=scanned,
         method_options=search_methods,
     ):
-        if show:
-            eta = progress.eta_s
-            left = "" if eta is None else f" · about {eta / 60:.1f} min left"
-            print(f"\r{progress.describe()[:110]}{left}\033[K", end="", file=sys.stderr)
+        line.update(progress)
         result = progress.result
-    if show:
-        print(file=sys.stderr)
+    line.close()
     assert result is not None
     summary = result.summary()
     print(
@@ -431,12 +497,12 @@ def cmd_evaluate(args) -> int:
         f"{options.target} class{', equal cost' if options.equal_cost else ''}"
     )
     print(table(summary, result.methods))
-    if args.json:
-        Path(args.json).write_text(
+    if json_out is not None:
+        json_out.write_text(
             json.dumps({**result.to_dict(), "summary": summary}, indent=1, default=str), encoding="utf-8"
         )
-    if args.csv:
-        Path(args.csv).write_text(to_csv(result), encoding="utf-8")
+    if csv_out is not None:
+        csv_out.write_text(to_csv(result), encoding="utf-8")
     return 0
 
 
@@ -450,6 +516,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # torch.jit announces its deprecation on every TorchScript load: one line of ours, not two of theirs.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

@@ -282,7 +282,7 @@ def _as_int_map(labels: Any) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.floating):
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
-            value = arr[bad].flat[0]
-            raise RegionError(f"label ids must be integers, found {value!r} (dtype {arr.dtype})")
+            value = arr[bad].flat[0].item()
+            raise RegionError(f"label ids must be integers, found {value} (dtype {arr.dtype})")
         return arr.astype(np.int64)
     raise RegionError(f"label map must hold integers, got dtype {arr.dtype}")

@@ -77,6 +77,7 @@ class RegionMethod:
     fn: Callable[..., np.ndarray]
     objects: tuple[str, ...] = field(default=())
     slow_on_cpu: bool = False
+    min_side: int = 1  # smaller views are refused (OpenCV's SLICO and SEEDS crash on them)
 
     def defaults(self) -> dict[str, Any]:
         """``{option name: default}`` for this method."""
@@ -127,6 +128,7 @@ REGION_METHODS.register(
         "OpenCV SLICO superpixels on a regular seed grid, as in the LiMA reference (49 at 224 px).",
         SlicoOptions,
         _slico,
+        min_side=16,
     )
 )
 
@@ -168,6 +170,7 @@ REGION_METHODS.register(
         "OpenCV SEEDS superpixels refined by colour histograms, as in the LiMA reference.",
         SeedsOptions,
         _seeds,
+        min_side=16,
     )
 )
 
@@ -368,6 +371,11 @@ def propose_regions(
     """
     view = _check_view(view)
     spec = REGION_METHODS.get(method)
+    if min(view.shape[:2]) < spec.min_side:
+        raise RegionError(
+            f"{spec.label} needs a view of at least {spec.min_side}×{spec.min_side} px, got "
+            f"{view.shape[1]}×{view.shape[0]}"
+        )
     objects = {k: params.pop(k) for k in list(params) if k in spec.objects}
     resolved = resolve_options(method, options, **params)
     labels = spec.fn(view, resolved, **objects)

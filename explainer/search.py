@@ -34,7 +34,7 @@ import torch
 from explainer import metrics
 from explainer.compose import Composer
 from explainer.config import SEARCHES, SearchOptions, resolve_search_options
-from explainer.errors import ImageError, LabelError, ModelError
+from explainer.errors import ImageError, LabelError, ModelError, RegionError
 from explainer.explanation import Explanation, SearchLog
 from explainer.labelmap import validate_labels
 from explainer.models import Classifier, device_label
@@ -83,6 +83,10 @@ class SearchProgress:
         return (
             f"step {self.step} of {self.steps_total} · {self.forward_passes:,} / {self.forward_total:,} forward passes"
         )
+
+
+# A search costs about N² forward passes: 1,024 regions is already over half a million images.
+MAX_REGIONS = 1024
 
 
 def bidirectional_iterations(n: int, pending: int) -> int:
@@ -298,7 +302,24 @@ def _check_inputs(
             )
         if not 0 <= cls < clf.num_classes:
             raise LabelError(f"The {name} class {cls!r} is outside 0..{clf.num_classes - 1} for {clf.id}.")
+    if tracked is not None and int(tracked) == int(target):
+        raise LabelError("The tracked class must differ from the target: it is the class followed beside it.")
+    n = int(labels.max()) + 1
+    if n > MAX_REGIONS:
+        raise RegionError(
+            f"{n} regions is too many: a search costs about N² forward passes ({forward_pass_count(n):,} here). "
+            f"The most is {MAX_REGIONS}; use larger regions (e.g. a larger SLICO region_size) or min_area."
+        )
     return labels
+
+
+def check_source(source: Any) -> dict[str, Any]:
+    """Image provenance as a plain dict (a name, a digest, a label, ...)."""
+    if source is None:
+        return {}
+    if not isinstance(source, Mapping):
+        raise LabelError(f"source must be a mapping of provenance fields (name, digest, label), got {source!r}")
+    return dict(source)
 
 
 def default_tracked(probs_full: np.ndarray, target: int) -> int:
@@ -373,7 +394,7 @@ def iter_search(
         config=config,
         regions=RegionSpec.from_dict(regions or {}),
         model=clf.describe(),
-        source=dict(source or {}),
+        source=check_source(source),
         batch_size=clf.batch_size,
         forward_passes=run.passes,
         wall_time_s=time.perf_counter() - run.start,

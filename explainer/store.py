@@ -392,7 +392,7 @@ class RunStore:
         try:
             with np.load(self.path(key) / "explanation.npz", allow_pickle=False) as z:
                 return z["view"]
-        except (OSError, KeyError, ValueError) as exc:
+        except Exception as exc:
             raise StoreError(f"run {key}: the view cannot be read ({type(exc).__name__}).") from exc
 
     def delete(self, key: str) -> None:
@@ -410,6 +410,9 @@ class RunStore:
         rows, problems = [], []
         for doc_path in sorted(self.root.glob("*/explanation.json")):
             key = doc_path.parent.name
+            if not is_run_key(key):
+                problems.append((key, "the folder's name is not a run key (letters, digits, '-' and '_' only)"))
+                continue
             try:
                 rows.append(_list_row(key, doc_path))
             except StoreError as exc:

@@ -9,7 +9,7 @@ from explainer import data
 from explainer.errors import LimaError
 from explainer.scan import ScanResult, iter_scan
 from ui import components, page, resources, sidebar, state
-from ui.text import md
+from ui.text import md, md_message
 
 AUTO_SCAN_LIMIT = 1000
 PAGE_SIZE = 24
@@ -42,7 +42,7 @@ def _uploads_panel(names) -> None:
         expanded=bool(errors) or (st.session_state.get(sidebar.SET_KIND_KEY) == "uploads" and not state.get("uploads")),
     ):
         for e in errors:
-            st.error(md(e))
+            st.error(md_message(e))
         files = st.file_uploader(
             "Images",
             type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],

@@ -6,7 +6,7 @@ import streamlit as st
 
 from explainer.store import StoreError
 from ui import components, explain_result, explain_setup, page, resources, sidebar, state
-from ui.text import md, shorten
+from ui.text import md, md_message, shorten
 
 
 def _follow_links(ctx: sidebar.Context, runs) -> None:
@@ -57,14 +57,14 @@ def main() -> None:
         try:
             exp = resources.explanation(run_key)
         except StoreError as exc:
-            st.error(f"The saved run could not be read: {md(exc)}")
+            st.error(f"The saved run could not be read: {md_message(exc)}")
             state.put("run_key", None)
 
     with st.expander(
         "Set up a run" if exp is None else "Set up another run", expanded=exp is None, icon=":material/tune:"
     ):
         if ctx.clf is None or ctx.image_set is None:
-            st.error(md(ctx.clf_error or ctx.set_error))
+            st.error(md_message(ctx.clf_error or ctx.set_error))
         else:
             plan = explain_setup.setup_section(ctx)
             explain_setup.cost_and_run(ctx, plan)

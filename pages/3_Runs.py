@@ -9,9 +9,10 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from explainer.errors import LimaError
 from explainer.store import StoreError
 from ui import page, resources, sidebar, state
-from ui.text import md
+from ui.text import md, md_message
 
 THUMB_PX = 56
 
@@ -37,7 +38,12 @@ def _confirm_delete(key: str, image: str) -> None:
     )
     c1, c2 = st.columns(2)
     if c1.button("Delete", type="primary", icon=":material/delete:", key="confirm_delete", width="stretch"):
-        resources.run_store().delete(key)
+        # A dialog runs outside the page's error boundary: catch what deleting can raise here.
+        try:
+            resources.run_store().delete(key)
+        except LimaError as exc:
+            st.error(md_message(exc))
+            return
         resources.forget_explanation()
         if state.get("run_key") == key:
             state.put("run_key", None)

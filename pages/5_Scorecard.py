@@ -14,7 +14,7 @@ from explainer.evaluate import METRICS, EvaluationOptions, iter_evaluate, table,
 from explainer.methods import METHODS
 from explainer.regions import REGION_METHODS, RegionSpec
 from ui import components, forms, page, resources, sidebar, state
-from ui.text import md, safe_filename
+from ui.text import md, md_message, safe_filename
 
 JOB_KEY = "scorecard_job"
 
@@ -65,7 +65,7 @@ def _settings(clf) -> tuple[EvaluationOptions | None, RegionSpec | None]:
             equal_cost=equal,
         )
     except LimaError as exc:
-        st.error(md(exc))
+        st.error(md_message(exc))
         return None, None
     return options, RegionSpec(method, region_options)
 

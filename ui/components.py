@@ -8,7 +8,7 @@ import streamlit as st
 
 from ui import resources, state
 from ui.jobs import Job
-from ui.text import md
+from ui.text import md, md_message
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -47,7 +47,13 @@ def job_panel(session_key: str) -> Job | None:
         if current is None or not current.active:
             st.rerun()  # hand over to the page (full run)
         st.progress(current.fraction, text=progress_text(current))
-        st.button("Cancel", key=f"cancel_{session_key}", on_click=current.cancel, icon=":material/stop_circle:")
+        st.button(
+            "Cancel",
+            key=f"cancel_{session_key}",
+            on_click=stop_waiting,
+            args=(session_key,),
+            icon=":material/stop_circle:",
+        )
 
     _poll()
     return job
@@ -61,7 +67,7 @@ def finished_job(session_key: str) -> Job | None:
         return None
     state.put(session_key, None)
     if job.status == "failed":
-        st.session_state[f"_outcome_{session_key}"] = ("error", f"{md(job.label)} failed: {md(job.error)}")
+        st.session_state[f"_outcome_{session_key}"] = ("error", f"{md(job.label)} failed: {md_message(job.error)}")
     elif job.status == "cancelled":
         st.session_state[f"_outcome_{session_key}"] = (
             "warning",
@@ -78,9 +84,26 @@ def show_outcome(session_key: str) -> None:
 
 
 def start_job(session_key: str, job: Job) -> None:
-    """Remember ``job`` as this session's ``session_key`` job and forget the last outcome."""
+    """Remember ``job`` as this session's ``session_key`` job (this session now waits for it) and
+    forget the last outcome."""
     st.session_state.pop(f"_outcome_{session_key}", None)
+    resources.job_manager().watch(job, state.session_id())
     state.put(session_key, job.key)
+
+
+def stop_waiting(session_key: str) -> None:
+    """Cancel callback: this session stops waiting for its job; the job itself is cancelled only
+    when no other session waits for it (two tabs with the same inputs share one job)."""
+    manager = resources.job_manager()
+    job = manager.get(state.get(session_key))
+    if job is None:
+        return
+    if not manager.release(job, state.session_id()):
+        state.put(session_key, None)
+        st.session_state[f"_outcome_{session_key}"] = (
+            "info",
+            f"{md(job.label)} goes on for another session that waits for it; its result will be saved.",
+        )
 
 
 def class_label(names: Sequence[str], index: int) -> str:

@@ -28,8 +28,8 @@ from explainer.comparison import (
 from explainer.explanation import Explanation
 from explainer.methods import METHODS
 from explainer.models import Classifier
-from ui import components, resources
-from ui.text import md, safe_filename
+from ui import components, resources, state
+from ui.text import md, md_message, safe_filename
 
 PICK_KEY = "compare_methods"
 EQUAL_KEY = "compare_equal_cost"
@@ -71,6 +71,7 @@ def saved_results(exp: Explanation, clf: Classifier | None) -> list[MethodResult
 
 def _start(exp: Explanation, clf: Classifier, plan) -> None:
     manager, store = resources.job_manager(), methods_store()
+    me = state.session_id()
     subject = subject_of(exp, clf)
     started = []
     for name, options, key in plan:
@@ -79,7 +80,9 @@ def _start(exp: Explanation, clf: Classifier, plan) -> None:
             return iter_method(subject, name, options, exp.tracked, exp.tolerance, store)
 
         started.append(
-            manager.submit(key, "method", f"{METHODS.get(name).label} on {exp.source.get('name', 'image')}", make).key
+            manager.submit(
+                key, "method", f"{METHODS.get(name).label} on {exp.source.get('name', 'image')}", make, watcher=me
+            ).key
         )
     st.session_state["compare_jobs"] = started
 
@@ -89,7 +92,7 @@ def _cancel_all() -> None:
     for key in st.session_state.get("compare_jobs", []):
         job = manager.get(key)
         if job is not None:
-            job.cancel()
+            manager.release(job, state.session_id())  # stops it unless another session waits
 
 
 def _jobs_panel() -> bool:
@@ -99,7 +102,7 @@ def _jobs_panel() -> bool:
     if not any(j is not None and j.active for j in jobs):
         failed = [j for j in jobs if j is not None and j.status == "failed"]
         for job in failed:
-            st.error(f"{md(job.label)} failed: {md(job.error)}")
+            st.error(f"{md(job.label)} failed: {md_message(job.error)}")
         return False
 
     @st.fragment(run_every=0.5)

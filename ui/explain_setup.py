@@ -19,7 +19,7 @@ from explainer.sam import SamOptions, sam_status
 from explainer.search import default_tracked, forward_pass_count, iter_search
 from ui import components, forms, resources, state
 from ui.sidebar import Context
-from ui.text import md
+from ui.text import md, md_message
 
 CPU_SLICO_SIZE = 36  # about 36 regions: a CPU run finishes in well under 30 s
 
@@ -77,7 +77,7 @@ def _image_panel(ctx: Context, item: ImageItem) -> tuple[np.ndarray, np.ndarray]
     try:
         view = resources.view_of(ctx.model_key, ctx.set_key, item.key, clf, item)
     except LimaError as exc:
-        st.error(f"This image cannot be used: {md(exc)}")
+        st.error(f"This image cannot be used: {md_message(exc)}")
         st.stop()
     probs = resources.probabilities(ctx.model_key, resources.digest(view), clf, view)
     pred = int(np.argmax(probs))
@@ -157,7 +157,7 @@ def _regions_panel(ctx: Context, item: ImageItem, view: np.ndarray) -> tuple[np.
     st.caption(md(spec.description))
     available, reason = spec.availability()
     if not available:
-        st.warning(md(reason), icon=":material/block:")
+        st.warning(md_message(reason), icon=":material/block:")
         return None, RegionSpec(spec.name)
     with st.expander("Parameters", expanded=False, icon=":material/tune:"):
         options = forms.options_form(spec.options, f"rp_{spec.name}", _region_defaults(spec.name))
@@ -174,7 +174,7 @@ def _regions_panel(ctx: Context, item: ImageItem, view: np.ndarray) -> tuple[np.
                 resources.digest(view), spec.name, json.dumps(options.to_dict(), sort_keys=True), view
             )
         except LimaError as exc:
-            st.error(md(exc))
+            st.error(md_message(exc))
             return None, RegionSpec(spec.name, options)
     if labels is not None:
         stats = region_stats(labels)
@@ -243,7 +243,7 @@ def _search_panel(ctx: Context) -> SearchOptions | None:
     try:
         return SearchOptions.from_mapping({**values, "weights": weights})
     except LimaError as exc:
-        st.error(md(exc))
+        st.error(md_message(exc))
         return None
 
 

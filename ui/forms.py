@@ -15,7 +15,7 @@ import streamlit as st
 
 from explainer.errors import LimaError
 from explainer.options import Field, Options
-from ui.text import md
+from ui.text import md, md_message
 
 
 def key_of(prefix: str, name: str) -> str:
@@ -116,5 +116,5 @@ def options_form(
     try:
         return options.from_mapping(values)
     except LimaError as exc:
-        container.error(md(exc))
+        container.error(md_message(exc))
         return None

@@ -37,6 +37,8 @@ class Job:
         progress: the latest item the generator yielded (an ``explainer.progress.Progress``).
         result: the generator's final result (the ``result`` attribute of its last item).
         error: a readable message when it failed.
+        watchers: the sessions waiting for it (equal keys share a job between sessions: one
+            session's Cancel must not stop another's work; see :meth:`JobManager.release`).
     """
 
     key: str
@@ -50,6 +52,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    watchers: set[str] = field(default_factory=set)
 
     @property
     def active(self) -> bool:
@@ -99,13 +102,17 @@ class JobManager:
         label: str,
         make_iter: Callable[[], Iterator],
         on_done: Callable[[Any], None] | None = None,
+        watcher: str | None = None,
     ) -> Job:
-        """Start (or join) the job ``key``; returns at once."""
+        """Start (or join) the job ``key``; returns at once. ``watcher`` (a session id) is
+        recorded as waiting for it."""
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.active:
+                if watcher:
+                    job.watchers.add(watcher)
                 return job
-            job = Job(key, kind, label)
+            job = Job(key, kind, label, watchers={watcher} if watcher else set())
             self._jobs[key] = job
             self._prune()
         thread = threading.Thread(target=self._work, args=(job, make_iter, on_done), name=f"lima-{kind}", daemon=True)
@@ -113,6 +120,21 @@ class JobManager:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return job
+
+    def watch(self, job: Job, watcher: str) -> None:
+        """Record ``watcher`` as waiting for ``job``."""
+        with self._lock:
+            job.watchers.add(watcher)
+
+    def release(self, job: Job, watcher: str | None) -> bool:
+        """``watcher`` stops waiting for ``job``; the job is cancelled only when nobody waits for it
+        any more (or it had no watchers). Returns whether it was cancelled."""
+        with self._lock:
+            job.watchers.discard(watcher or "")
+            if job.watchers:
+                return False
+        job.cancel()
+        return True
 
     def get(self, key: str | None) -> Job | None:
         return self._jobs.get(key) if key else None

@@ -12,7 +12,7 @@ import streamlit as st
 
 from explainer.errors import LimaError
 from ui import state
-from ui.text import md
+from ui.text import md_message
 
 APP_TITLE = "LiMA Lens"
 EXPLAIN_PAGE = "pages/2_Explain.py"
@@ -51,7 +51,7 @@ def boundary(what: str = "This page") -> Iterator[None]:
     try:
         yield
     except LimaError as exc:
-        st.error(md(exc), icon=":material/error:")
+        st.error(md_message(exc), icon=":material/error:")
     except Exception:
         incident = uuid.uuid4().hex[:8]
         _LOG.exception("unexpected error in %s (incident %s)", what, incident)

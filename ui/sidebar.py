@@ -19,7 +19,7 @@ from explainer.errors import LimaError
 from explainer.models import Classifier, list_sources
 from ui import forms, resources, state
 from ui.resources import ModelChoice, SetChoice
-from ui.text import md
+from ui.text import md, md_message
 
 SET_KINDS = {"demo": "Built-in demo photos", "server": "Folder, list or CSV on the server", "uploads": "My uploads"}
 MODEL_KEY = "model_source"
@@ -45,7 +45,7 @@ class Context:
 
     def require_model(self) -> Classifier:
         if self.clf is None:
-            st.error(f"The model could not be loaded: {md(self.clf_error)}")
+            st.error(f"The model could not be loaded: {md_message(self.clf_error)}")
             st.info("Choose another model in the sidebar. Saved runs stay available on the Runs page.")
             st.stop()
         assert self.clf is not None
@@ -53,7 +53,7 @@ class Context:
 
     def require_set(self) -> ImageSet:
         if self.image_set is None:
-            st.error(f"The image set could not be opened: {md(self.set_error)}")
+            st.error(f"The image set could not be opened: {md_message(self.set_error)}")
             st.stop()
         assert self.image_set is not None
         return self.image_set
@@ -148,7 +148,7 @@ def context() -> Context:
                 ctx.clf = resources.classifier(choice)
             except LimaError as exc:
                 ctx.clf_error = str(exc)
-                st.error(md(ctx.clf_error))
+                st.error(md_message(ctx.clf_error))
         chosen_set = set_choice()
         if ctx.clf is not None:
             try:
@@ -157,7 +157,7 @@ def context() -> Context:
                     st.caption(f"{len(ctx.image_set.problems)} entries skipped (see Find errors).")
             except LimaError as exc:
                 ctx.set_error = str(exc)
-                st.warning(md(ctx.set_error))
+                st.warning(md_message(ctx.set_error))
         st.caption(f"Device: **{md(resources.device_name())}**")
         _running_jobs()
     return ctx

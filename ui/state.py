@@ -24,6 +24,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def session_id() -> str:
+    """This browser session's id (jobs record who waits for them): a random id kept in the
+    session's state (one per tab; also one per AppTest, whose script context id is shared)."""
+    import uuid
+
+    return st.session_state.setdefault("_lima_session", uuid.uuid4().hex)
+
+
 def init_state() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)

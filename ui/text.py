@@ -34,6 +34,21 @@ def md(value: object) -> str:
     return _WWW.sub(r"\1" + _JOINER + r"\2", text)
 
 
+# In messages (ours, quoting user input), a joiner only where a Streamlit directive, icon or emoji
+# could start: a ':' directly before a letter, digit, '[' or '-'. URLs, commands and paths stay
+# free of invisible characters, so a user can copy them.
+_DIRECTIVE = re.compile(r":(?=[A-Za-z0-9_\[+-])")
+
+
+def md_message(value: object) -> str:
+    """A message (an error, a hint) as Markdown that shows its text literally: Markdown syntax and
+    Streamlit's directives are neutralised like :func:`md`, but bare URLs stay links and nothing
+    invisible is put into URLs or commands, so they can be copied."""
+    text = " ".join(str(value).splitlines())
+    text = _SPECIAL.sub(r"\\\1", text)
+    return _DIRECTIVE.sub(":" + _JOINER, text)
+
+
 def shorten(value: object, limit: int = 60) -> str:
     """``value`` as text of at most ``limit`` characters (an ellipsis marks a cut)."""
     text = str(value)

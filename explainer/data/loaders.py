@@ -213,12 +213,20 @@ def csv_set(path: str | Path, class_names: Sequence[str], root: str | Path | Non
     csv_path = set_path(path, root, folder=False)
     root_path = as_root(root)
     reader = _csv_reader(_read_text(csv_path))
-    path_col, label_col = _csv_columns(next(reader, None), csv_path)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"{csv_path.name} cannot be read as CSV ({exc}).") from exc
+    path_col, label_col = _csv_columns(header, csv_path)
     items: list[ImageItem] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for row in reader:
-        where = f"{csv_path.name}:{reader.line_num}"
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise DataError(f"{csv_path.name} cannot be read as CSV ({exc}).") from exc
+    for number, row in enumerate(rows, start=2):
+        where = f"{csv_path.name}:{number}"
         if not any(cell.strip() for cell in row):
             continue
         try:
@@ -229,7 +237,7 @@ def csv_set(path: str | Path, class_names: Sequence[str], root: str | Path | Non
         except (DataError, LabelError) as exc:
             problems.append(f"{where}: {exc}")
             continue
-        _add_unique(item, reader.line_num, where, items, seen, problems)
+        _add_unique(item, number, where, items, seen, problems)
     if not items:
         raise DataError(_nothing_usable(csv_path, "rows", problems))
     name = f"{csv_path.parent.name}/{csv_path.name}"

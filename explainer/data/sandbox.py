@@ -41,11 +41,19 @@ def resolve_under_root(path: str | Path, root: str | Path | None) -> Path:
     Raises:
         DataError: the resolved path is outside the resolved root.
     """
+    text = str(path)
+    if "\x00" in text:
+        raise DataError("a path cannot contain a NUL character")
+    if len(text) > 1024 or any(len(part) > 255 for part in Path(text).parts):
+        raise DataError(f"{text[:60]}… is too long for a path")
     candidate = Path(path).expanduser()
-    if root is None:
-        return candidate.resolve()
-    root_path = Path(root).expanduser().resolve()
-    resolved = (candidate if candidate.is_absolute() else root_path / candidate).resolve()
+    try:
+        if root is None:
+            return candidate.resolve()
+        root_path = Path(root).expanduser().resolve()
+        resolved = (candidate if candidate.is_absolute() else root_path / candidate).resolve()
+    except (OSError, RuntimeError) as exc:  # a name too long for the system, a symlink loop
+        raise DataError(f"{text[:80]} cannot be resolved ({type(exc).__name__}: {exc}).") from exc
     if not resolved.is_relative_to(root_path):
         raise DataError(f"{path} is outside the data root {root_path}; set {DATA_ROOT_ENV} to allow it.")
     return resolved

@@ -24,8 +24,12 @@ def imagenet_class_names() -> tuple[str, ...]:
 
 def read_class_names(path: str | Path) -> tuple[str, ...]:
     """Class names from a text file (one per line) or a JSON list / {index: name} dict."""
-    path = Path(path)
-    if not path.is_file():
+    try:
+        path = Path(path)
+        exists = path.is_file()
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{str(path)[:80]!r} is not a usable file path ({exc}).") from exc
+    if not exists:
         raise ModelError(f"Class-names file not found: {path}")
     try:
         text = path.read_text(encoding="utf-8-sig")

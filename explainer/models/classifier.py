@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from explainer.errors import ModelError
+from explainer.errors import ImageError, ModelError
 from explainer.images import load_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -149,8 +149,8 @@ class Classifier:
     def __post_init__(self) -> None:
         self.device = pick_device(self.device)
         self.class_names = tuple(str(c) for c in self.class_names)
-        if not self.class_names:
-            raise ModelError(f"{self.id}: the class list is empty.")
+        if len(self.class_names) < 2:
+            raise ModelError(f"{self.id}: a classifier needs at least 2 classes, got {len(self.class_names)}.")
         if self.outputs not in ("logits", "probs"):
             raise ModelError(f"outputs must be 'logits' or 'probs', got {self.outputs!r}.")
         if self.precision not in ("fp32", "bf16", "fp16"):
@@ -160,7 +160,10 @@ class Classifier:
         self.module = self.module.eval().to(self.device)
         # Channels-last is faster for convolutions on CUDA and on AVX-512 CPUs alike (measured:
         # EfficientNet-Lite0 on 2 CPU cores, 40 -> 60 images/s at batch 8).
-        self.module = self.module.to(memory_format=torch.channels_last)
+        try:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        except RuntimeError:  # some layers (e.g. 3-D convolutions) have no channels-last layout
+            pass
         if not self.batch_size:
             self.batch_size = CUDA_BATCH_SIZE if self.device.type == "cuda" else CPU_BATCH_SIZE
         if not self.weights_hash:
@@ -195,6 +198,8 @@ class Classifier:
         Returns:
             size×size×3 uint8 RGB array.
         """
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= 4096):
+            raise ImageError(f"the view size must be an integer from 16 to 4096 pixels, got {size!r}")
         img = load_image(image)
         s, size = self.size, size or self.size
         w, h = img.size
@@ -225,8 +230,7 @@ class Classifier:
     # -- scoring ----------------------------------------------------------------------------
     def normalise(self, batch: torch.Tensor) -> torch.Tensor:
         """B×3×S×S in [0, 1] -> the model's normalised input."""
-        x = (batch - self._mean) / self._std
-        return x.contiguous(memory_format=torch.channels_last)
+        return ((batch - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
 
     def _autocast(self):
         if self.precision == "fp32":
@@ -236,7 +240,13 @@ class Classifier:
 
     def _to_probs(self, out: torch.Tensor) -> torch.Tensor:
         out = out.float()
-        return out.softmax(dim=1) if self.outputs == "logits" else out
+        probs = out.softmax(dim=1) if self.outputs == "logits" else out
+        if not bool(torch.isfinite(probs).all()):
+            raise ModelError(
+                f"{self.id} returned non-finite scores (NaN or infinity) for some images: the model "
+                "is broken for these inputs, so nothing can be explained with it."
+            )
+        return probs
 
     @torch.inference_mode()
     def probs(self, batch: torch.Tensor) -> torch.Tensor:
@@ -313,6 +323,11 @@ class Classifier:
             raise ModelError(
                 f"{self.id}: the model outputs {out.shape[1]} scores but the class list has "
                 f"{self.num_classes} names; they must match."
+            )
+        if not bool(torch.isfinite(out).all()):
+            raise ModelError(
+                f"{self.id} returns non-finite scores (NaN or infinity) for a black image: the model "
+                "is broken, so nothing can be explained with it."
             )
 
     def describe(self) -> dict:

@@ -19,7 +19,7 @@ from explainer.options import option
 @dataclass(frozen=True)
 class TorchvisionInputs(ModelInputs):
     name: str = option(
-        "resnet50",
+        "",
         label="torchvision name",
         help="e.g. resnet50, vit_b_16, convnext_tiny; the default ImageNet weights are downloaded "
         "once, or read from ~/.cache/torch.",
@@ -35,11 +35,18 @@ def load(inputs: TorchvisionInputs, device: torch.device, preprocess: Preprocess
     import torchvision
 
     name = inputs.name.strip()
-    try:
-        weights = None if inputs.weights == "random" else torchvision.models.get_model_weights(name).DEFAULT
-    except (ValueError, KeyError) as exc:
-        known = ", ".join(sorted(torchvision.models.list_models(torchvision.models))[:12])
-        raise ModelError(f"torchvision has no classification model {name!r} (e.g. {known}, ...).") from exc
+    classifiers = sorted(torchvision.models.list_models(torchvision.models))  # classification only
+    if not name:
+        raise ModelError(
+            "Type the name of a torchvision classification model, e.g. resnet50, vit_b_16 or "
+            "convnext_tiny (its ImageNet weights are downloaded once)."
+        )
+    if name not in classifiers:
+        raise ModelError(
+            f"torchvision has no classification model {name!r} (e.g. {', '.join(classifiers[:12])}, "
+            "...); detection and segmentation models are not classifiers."
+        )
+    weights = None if inputs.weights == "random" else torchvision.models.get_model_weights(name).DEFAULT
     try:
         model = torchvision.models.get_model(name, weights=weights)
     except Exception as exc:
@@ -63,9 +70,14 @@ def load(inputs: TorchvisionInputs, device: torch.device, preprocess: Preprocess
         prep = Preprocess()
         if head is not None and head.out_features != len(names):
             names = tuple(f"class {i}" for i in range(head.out_features))
-    return Classifier(
-        model, names, preprocess or prep, spec(inputs), device=device, features=penultimate_features(model)
-    )
+    try:
+        return Classifier(
+            model, names, preprocess or prep, spec(inputs), device=device, features=penultimate_features(model)
+        )
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"torchvision:{name} cannot be run here ({type(exc).__name__}: {exc}).") from exc
 
 
 def spec(inputs: TorchvisionInputs) -> str:

@@ -46,8 +46,14 @@ def _names(inputs: ModelFileInputs, file: Path) -> tuple[str, ...]:
 
 
 def _file(inputs: ModelFileInputs) -> Path:
-    file = Path(inputs.path).expanduser()
-    if not file.is_file():
+    if not inputs.path.strip():
+        raise ModelError("Give the model file's path.")
+    try:
+        file = Path(inputs.path).expanduser()
+        exists = file.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the system
+        raise ModelError(f"{inputs.path[:80]!r} is not a usable file path ({exc}).") from exc
+    if not exists:
         raise ModelError(f"Model file not found: {file}")
     return file
 

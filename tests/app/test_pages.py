@@ -537,3 +537,40 @@ def test_the_scorecard_asks_for_a_scan_first(tmp_path, monkeypatch):
     at = new_app()
     at.switch_page(SCORECARD).run()
     assert not at.exception and "Scan the image set" in texts(at)
+
+
+def test_a_damaged_run_and_an_odd_folder_name_do_not_break_the_runs_page(tiny_exp):
+    runs = resources.run_store()
+    runs.save(tiny_exp, "goodrun00000000000002")
+    runs.save(tiny_exp, "damaged0000000000000")
+    npz = runs.root / "damaged0000000000000" / "explanation.npz"
+    npz.write_bytes(npz.read_bytes()[:100])
+    odd = runs.root / "spa ce"
+    odd.mkdir()
+    (odd / "explanation.json").write_text((runs.root / "goodrun00000000000002" / "explanation.json").read_text())
+    at = new_app()
+    at.switch_page(RUNS).run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert {"goodrun00000000000002", "damaged0000000000000"} <= set(table["key"])
+    assert table.loc[table["key"] == "damaged0000000000000", "view"].isna().all()  # no thumbnail, no crash
+    assert "spa ce" in "\n".join(t.value for t in at.text)
+
+
+def test_cancel_in_one_session_leaves_a_shared_run_to_the_other():
+    sessions = [new_app(), new_app()]
+    for at in sessions:
+        at.switch_page(EXPLAIN).run()
+        at.selectbox(key="region_method").set_value("grid").run()
+        at.slider(key="rp_grid_cells_per_side").set_value(12).run()  # 144 regions: minutes on a CPU
+        at.button(key="run_button").click().run()
+    first, second = sessions
+    key = first.session_state["search_job"]
+    assert second.session_state["search_job"] == key
+    job = resources.job_manager().get(key)
+    assert len(job.watchers) == 2
+    second.button(key="cancel_search_job").click().run()
+    assert job.active and not job.cancel_event.is_set()  # the first session still waits
+    assert "goes on for another session" in texts(second)
+    first.button(key="cancel_search_job").click().run()
+    wait_until(first, lambda a: "was cancelled" in texts(a), timeout_s=60, step_s=0.2)

@@ -18,6 +18,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 from helpers import ROOT, TinyCNN, grid_labels, make_classifier, tiny_view
 from PIL import Image
 
@@ -414,3 +415,213 @@ def test_cli_explain_writes_the_figure_in_every_format(lite0, tmp_path, capsys, 
     assert b"lima-provenance" in (out / "summary.svg").read_bytes()
     prov = json.loads(_pdf_keywords((out / "summary.pdf").read_bytes()))
     assert prov["model_id"] == "efficientnet_lite0" and prov["image"] == "cat.jpg"
+
+
+# -- tried again as a hostile user: what a second round found ------------------------------------------------------
+
+
+def test_regions_never_overwrites_the_input_photo(tmp_path, capsys, lite0, monkeypatch):
+    import hashlib
+
+    import explainer.models as models
+
+    monkeypatch.setattr(models, "load_classifier", lambda *a, **k: lite0)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(tiny_view()).resize((64, 64)).save(photo)
+    before = hashlib.sha256(photo.read_bytes()).hexdigest()
+    for out in (photo, tmp_path / "photo.jpg", tmp_path / ""):
+        assert cli.main(["regions", str(photo), "--method", "grid", "--out", str(out)]) == 2
+        one_error_line(capsys)
+    assert cli.main(["regions", str(photo), "--method", "grid", "--out", str(tmp_path / "photo.npy")]) == 0
+    out, _ = capsys.readouterr()
+    assert "photo.npy" in out and "photo.regions.png" in out
+    assert hashlib.sha256(photo.read_bytes()).hexdigest() == before
+    assert (tmp_path / "photo.regions.png").is_file()
+
+
+def test_a_damaged_npz_makes_no_listing_crash(tiny_exp, tmp_path):
+    runs = store.RunStore(tmp_path)
+    runs.save(tiny_exp, "good")
+    runs.save(tiny_exp, "damaged")
+    npz = tmp_path / "damaged" / "explanation.npz"
+    npz.write_bytes(npz.read_bytes()[:100])
+    with pytest.raises(store.StoreError):
+        runs.view("damaged")
+    assert runs.view("good").shape == (16, 16, 3)
+    with pytest.raises(store.StoreError):
+        runs.load("damaged")
+
+
+def test_folders_whose_names_are_not_keys_are_listed_as_problems(tiny_exp, tmp_path):
+    runs = store.RunStore(tmp_path)
+    runs.save(tiny_exp, "good")
+    (tmp_path / "spa ce").mkdir()
+    (tmp_path / "spa ce" / "explanation.json").write_text((tmp_path / "good" / "explanation.json").read_text())
+    rows, problems = runs.catalogue()
+    assert [r["key"] for r in rows] == ["good"] and problems[0][0] == "spa ce" and "not a run key" in problems[0][1]
+
+
+def test_too_many_regions_are_refused_before_any_pass(tiny):
+    clf, view, _ = tiny
+    every_pixel = np.arange(16 * 16, dtype=np.int32).reshape(16, 16)  # 256 regions: fine
+    big = np.arange(64 * 64, dtype=np.int32).reshape(64, 64)  # 4,096 regions
+    big_clf = make_classifier(TinyCNN(5, seed=0), 5, size=64)
+    with pytest.raises(RegionError, match="too many"):
+        explain(big_clf, np.zeros((64, 64, 3), np.uint8), big, 1)
+    assert every_pixel.max() + 1 <= 1024
+
+
+def test_the_cli_reports_progress_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    image = tmp_path / "x.png"
+    Image.fromarray(tiny_view()).resize((64, 64)).save(image)
+    rc = cli.main(
+        [
+            "explain",
+            str(image),
+            "--label",
+            "1",
+            "--regions",
+            "grid",
+            "--param",
+            "cells_per_side=2",
+            "--figure",
+            "none",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    _, err = capsys.readouterr()
+    assert rc == 0
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("4 regions: up to") and any(line.lstrip().startswith("100 %") for line in lines)
+
+
+@pytest.mark.parametrize("method,side", [("slico", 15), ("seeds", 12), ("slico", 8)])
+def test_views_too_small_for_opencv_are_refused_not_crashed(method, side):
+    from explainer.regions import propose_regions
+
+    with pytest.raises(RegionError, match="at least 16"):
+        propose_regions(np.zeros((side, side, 3), np.uint8), method)
+
+
+class NanModel(torch.nn.Module):
+    def forward(self, x):
+        return torch.full((x.shape[0], 2), float("nan"))
+
+
+class SometimesNan(torch.nn.Module):
+    """Finite on a black image (the load-time check passes), NaN on anything brighter."""
+
+    def forward(self, x):
+        out = torch.zeros(len(x), 2)
+        out[:, 1] = 1.0
+        out[x.mean(dim=(1, 2, 3)) > 0.1] = float("nan")
+        return out
+
+
+def test_a_model_returning_nan_is_a_clear_model_error():
+    with pytest.raises(ModelError, match="non-finite"):
+        make_classifier(NanModel(), 2)
+    clf = make_classifier(SometimesNan(), 2)
+    with pytest.raises(ModelError, match="non-finite"):
+        explain(clf, np.full((16, 16, 3), 200, np.uint8), grid_labels(16, 2), 1)
+
+
+def test_one_class_models_and_tracked_equal_to_target_are_refused(tiny):
+    with pytest.raises(ModelError, match="at least 2 classes"):
+        make_classifier(TinyCNN(1, seed=0), 1)
+    clf, view, labels = tiny
+    with pytest.raises(LabelError, match="differ"):
+        explain(clf, view, labels, 1, tracked=1)
+
+
+def test_torchvision_takes_only_classification_models_and_needs_a_name():
+    from explainer.models import load_classifier
+
+    with pytest.raises(ModelError, match="not classifiers"):
+        load_classifier("torchvision:fasterrcnn_resnet50_fpn:random", device="cpu")
+    from explainer.models.torchvision_models import TorchvisionInputs, load
+
+    with pytest.raises(ModelError, match="Type the name"):
+        load(TorchvisionInputs(), torch.device("cpu"))
+
+
+def test_a_csv_with_a_huge_field_is_a_data_error(tmp_path):
+    from explainer.data import csv_set
+    from explainer.errors import DataError
+
+    path = tmp_path / "long.csv"
+    path.write_text("path,label\n" + "x" * 200_000 + ".png,1\n")
+    with pytest.raises(DataError, match="cannot be read as CSV"):
+        csv_set(path, ["a", "b"])
+
+
+@pytest.mark.parametrize("bad", ["a" * 5000, "set/" + "x/" * 2000, "with\x00nul"])
+def test_long_or_odd_paths_are_data_errors(tmp_path, bad):
+    from explainer.data import open_image_set, resolve_under_root
+    from explainer.errors import DataError
+
+    with pytest.raises(DataError):
+        resolve_under_root(bad, tmp_path)
+    with pytest.raises(DataError):
+        open_image_set(bad, ["a", "b"], root=tmp_path)
+
+
+def test_odd_model_file_paths_are_model_errors(tmp_path):
+    from explainer.models import load_classifier
+
+    for bad in ("m" * 5000 + ".pt", "with\x00nul.pt"):
+        with pytest.raises(ModelError):
+            load_classifier(f"torchscript:{bad}", device="cpu", class_names=tmp_path / "names.txt")
+
+
+def test_cli_argument_oddities_are_one_line_errors(tmp_path, capsys):
+    image = tmp_path / "x.png"
+    Image.fromarray(tiny_view()).resize((64, 64)).save(image)
+    cases = [
+        ["scan", "demo", "--top", "-3"],
+        ["scan", "demo", "--json", str(tmp_path)],
+        ["scan", "demo", "--json", ""],
+        ["explain", str(image), "--label", "1", "--out", ""],
+        ["explain", str(image), "--label", "1", "--class-names", "n.txt", "--out", str(tmp_path / "o")],
+        ["bench", "--regions", ","],
+        ["explain", str(image), "--label", "1", "--batch-size", "-5", "--out", str(tmp_path / "o2")],
+    ]
+    for argv in cases:
+        assert cli.main(argv) == 2, argv
+        one_error_line(capsys)
+
+
+def test_an_uppercase_npy_is_a_label_map(tmp_path, capsys):
+    image = tmp_path / "x.png"
+    Image.fromarray(tiny_view()).resize((64, 64)).save(image)
+    labels = tmp_path / "LABELS.NPY"
+    labels.write_bytes(b"junk")
+    assert (
+        cli.main(["explain", str(image), "--label", "1", "--regions", str(labels), "--out", str(tmp_path / "o")]) == 2
+    )
+    assert "not a NumPy .npy file" in one_error_line(capsys)
+
+
+def test_api_oddities_are_clear_errors(tiny, lite0):
+    from explainer.errors import ImageError, SearchError
+
+    clf, view, labels = tiny
+    for weights in ([1, 2], "x"):
+        with pytest.raises(SearchError):
+            explain(clf, view, labels, 1, weights=weights)
+    for tolerance in (float("nan"), -1):
+        with pytest.raises(SearchError):
+            explain(clf, view, labels, 1, tolerance=tolerance)
+    with pytest.raises(LabelError, match="source"):
+        explain(clf, view, labels, 1, source="not a mapping")
+    for size in (-5, 3.5, 20_000):
+        with pytest.raises(ImageError, match="view size"):
+            lite0.view(tiny_view(), size=size)
+
+
+def test_a_float_label_map_message_is_plain():
+    from explainer.labelmap import validate_labels
+
+    with pytest.raises(RegionError, match=r"found 0\.5 \(dtype float64\)"):
+        validate_labels(np.array([[0.0, 0.5]]))

@@ -148,3 +148,15 @@ def test_shutdown_cancels_every_active_job_and_joins_the_workers(manager):
     manager.shutdown(5)
     assert running.status == "cancelled" and waiting.status == "cancelled"
     assert not any(t.is_alive() for t in manager._threads)
+
+
+def test_one_watchers_release_does_not_stop_a_job_another_waits_for(manager):
+    """Two sessions with the same inputs share one job: one session's Cancel only lets go of it."""
+    gate = threading.Event()
+    job = manager.submit("shared", "search", "S", gated([], "s", gate), watcher="tab-a")
+    assert manager.submit("shared", "search", "S", gated([], "s", gate), watcher="tab-b") is job
+    assert job.watchers == {"tab-a", "tab-b"}
+    assert manager.release(job, "tab-b") is False and job.active and not job.cancel_event.is_set()
+    assert manager.release(job, "tab-a") is True  # the last one out stops it
+    gate.set()
+    wait_for(lambda: job.status == "cancelled")
