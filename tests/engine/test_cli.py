@@ -271,7 +271,7 @@ def test_regions_writes_a_label_map_and_a_preview(fast_lite0, cat_file, tmp_path
     labels = np.load(out)
     assert labels.shape == (224, 224) and labels.dtype == np.int32
     assert sorted(np.unique(labels).tolist()) == list(range(16))
-    preview = Image.open(out.with_suffix(".png"))
+    preview = Image.open(out.with_name("cat.regions.png"))
     assert preview.format == "PNG" and preview.size == (448, 448)
     assert stdout.startswith("16 regions")
 
