@@ -266,7 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="region parameter, e.g. region_size=30 (repeatable; see the method's parameters)",
     )
     add_option_flags(p, SearchOptions)
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", help="output folder for the result files (needed unless --save-run)")
+    p.add_argument(
+        "--save-run",
+        action="store_true",
+        help="also save the run in the app's run store ($LIMA_RUNS_DIR) and print its key and link path "
+        "(/Explain?run=KEY), e.g. to prepare a talk",
+    )
     p.add_argument(
         "--figure",
         default="png",
@@ -324,7 +330,9 @@ def cmd_explain(args) -> int:
 
     options = options_from_args(SearchOptions, args)  # bad settings fail before any work
     figure_formats = _figure_formats(args.figure)
-    out = _output_folder(args.out)
+    if not args.out and not args.save_run:
+        raise UsageError("explain needs --out FOLDER, --save-run, or both")
+    out = _output_folder(args.out) if args.out else None
     load_image(args.image)  # a bad image fails before the model loads
     if _is_label_file(args.regions):
         from explainer.regions import load_label_map
@@ -353,18 +361,28 @@ def cmd_explain(args) -> int:
         result = progress.result
     line.close()
     assert result is not None
-    out.mkdir(parents=True, exist_ok=True)
-    store.save(result, out)
-    for fmt in figure_formats:
-        (out / f"summary.{fmt}").write_bytes(export.composite(result, fmt, dpi=150))
-    (out / "curves.csv").write_text(export.curves_csv(result), encoding="utf-8")
-    export.export_reference(result, out / "reference", Path(args.image).name)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        store.save(result, out)
+        for fmt in figure_formats:
+            (out / f"summary.{fmt}").write_bytes(export.composite(result, fmt, dpi=150))
+        (out / "curves.csv").write_text(export.curves_csv(result), encoding="utf-8")
+        export.export_reference(result, out / "reference", Path(args.image).name)
     print(result.readout())
     print(
         f"insertion AUC {result.insertion_auc:.4f}, deletion AUC {result.deletion_auc:.4f}, "
         f"{result.n_regions} regions, {result.forward_passes} forward passes, {result.wall_time_s:.1f} s "
-        f"on {result.device}; written to {out}"
+        f"on {result.device}" + (f"; written to {out}" if out is not None else "")
     )
+    if args.save_run:
+        from explainer.source_view import source_view
+
+        runs = store.RunStore()
+        key = store.key_of(result, tracked_was_auto=args.tracked is None)
+        runs.save_source_view(key, source_view(clf, args.image))
+        runs.save(result, key)
+        print(f"run: {key}")
+        print(f"/Explain?run={key}")
     return 0
 
 

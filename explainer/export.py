@@ -60,10 +60,14 @@ def _png_text(exp: Explanation) -> dict[str, str]:
     }
 
 
-def step_png(exp: Explanation, step: int, hidden: str = "black", scale: int = 2) -> bytes:
-    """The view at ``step`` as PNG (what the dashboard shows), with provenance."""
+def step_png(
+    exp: Explanation, step: int, hidden: str = "black", scale: int = 2, source: np.ndarray | None = None
+) -> bytes:
+    """The view at ``step`` as PNG (what the dashboard shows), with provenance; drawn on the
+    source-resolution crop when one is given (see ``source_view``)."""
     meta = _png_text(exp) | {"Step": str(step)}
-    return render.to_png(figures.step_view(exp, step, hidden=hidden, scale=scale, subset=False), meta)
+    frame = figures.step_view(exp, step, hidden=hidden, scale=scale, subset=False, source=source)
+    return render.to_png(frame, meta)
 
 
 def composite(exp: Explanation, fmt: str = "png", step: int | None = None, dpi: int = 200) -> bytes:

@@ -18,8 +18,16 @@ from explainer.explanation import Explanation
 TARGET_HEX, OTHER_HEX = render.TARGET_HEX, render.OTHER_HEX
 
 
-def step_view(exp: Explanation, k: int, hidden: str = "black", scale: int = 2, subset: bool = False) -> np.ndarray:
-    """The view at step k (see ``render.step_image``)."""
+def step_view(
+    exp: Explanation,
+    k: int,
+    hidden: str = "black",
+    scale: int = 2,
+    subset: bool = False,
+    source: np.ndarray | None = None,
+) -> np.ndarray:
+    """The view at step k (see ``render.step_image``), on ``source`` (the same crop at a higher
+    resolution) when given."""
     return render.step_image(
         exp.view,
         exp.labels,
@@ -28,6 +36,7 @@ def step_view(exp: Explanation, k: int, hidden: str = "black", scale: int = 2, s
         hidden=hidden,
         scale=scale,
         subset_size=exp.minimal_subset_size if subset else None,
+        source=source,
     )
 
 

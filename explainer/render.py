@@ -39,6 +39,19 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
+def carry(values: np.ndarray, side: int) -> np.ndarray:
+    """Nearest-neighbour resample of an S×S map (labels, ranks) to side×side, for any side.
+
+    Pixel (r, c) of the result takes the value at (⌊r·S/side⌋, ⌊c·S/side⌋): the map carried onto
+    the same crop at another resolution (e.g. the source photo's), region edges kept crisp.
+    """
+    s = values.shape[0]
+    if side == s:
+        return np.array(values)
+    idx = (np.arange(side) * s) // side
+    return values[np.ix_(idx, idx)]
+
+
 def _erode(mask: np.ndarray) -> np.ndarray:
     """4-neighbour erosion; pixels outside the image count as outside the mask, so the image
     border closes an outline too."""
@@ -109,6 +122,7 @@ def step_image(
     scale: int = 2,
     highlight: bool = True,
     subset_size: int | None = None,
+    source: np.ndarray | None = None,
 ) -> np.ndarray:
     """The view at step k: the first k regions revealed, the rest black or dimmed, the region
     added at step k outlined in yellow and (optionally) the minimal subset outlined in blue.
@@ -116,14 +130,20 @@ def step_image(
     Args:
         hidden: "black" (what the model saw) or "dim" (context kept at ``dim`` brightness).
         subset_size: k* of the minimal subset to outline, or None.
+        source: the same crop at a higher resolution (F×F×3 uint8, e.g. the source photo's,
+            see ``source_view``); the label map is carried onto it and ``scale`` is ignored.
 
     Returns:
-        (scale·S)×(scale·S)×3 uint8.
+        (scale·S)×(scale·S)×3 uint8, or F×F×3 with ``source``.
     """
     if hidden not in ("black", "dim"):
         raise ValueError(f"hidden must be 'black' or 'dim', got {hidden!r}.")
-    ranks = upscale(rank_map(labels, order), scale)
-    img = upscale(view, scale)
+    if source is not None:
+        side = source.shape[0]
+        ranks, img = carry(rank_map(labels, order), side), source
+        scale = max(1, round(side / labels.shape[0]))  # outline width: one model pixel
+    else:
+        ranks, img = upscale(rank_map(labels, order), scale), upscale(view, scale)
     shown = ranks < k
     if hidden == "black":
         img = np.where(shown[..., None], img, 0).astype(np.uint8)

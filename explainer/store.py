@@ -349,6 +349,9 @@ def key_of(exp: Explanation, tracked_was_auto: bool = False) -> str:
     return run_key(exp.model, exp.view, exp.labels, exp.target, None if tracked_was_auto else exp.tracked, exp.config)
 
 
+SOURCE_VIEW = "source.jpg"
+
+
 class RunStore:
     """Finished runs in a folder, one sub-folder per run key.
 
@@ -394,6 +397,25 @@ class RunStore:
                 return z["view"]
         except Exception as exc:
             raise StoreError(f"run {key}: the view cannot be read ({type(exc).__name__}).") from exc
+
+    def save_source_view(self, key: str, view: np.ndarray) -> None:
+        """Keep the run's crop at the source resolution (``source_view.source_view``) beside it,
+        as ``source.jpg``; presenter frames and slides are drawn on it."""
+        from explainer.source_view import to_jpeg
+
+        folder = self.path(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / SOURCE_VIEW, to_jpeg(view))
+
+    def source_view(self, key: str) -> np.ndarray | None:
+        """The run's crop at the source resolution (F×F×3 uint8), or None when the run has none
+        (runs saved before 0.3, or from an API call that did not keep it) or it is unreadable."""
+        from explainer.source_view import from_jpeg
+
+        try:
+            return from_jpeg((self.path(key) / SOURCE_VIEW).read_bytes())
+        except Exception:
+            return None
 
     def delete(self, key: str) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)

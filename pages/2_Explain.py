@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explainer.store import StoreError
-from ui import components, explain_result, explain_setup, page, resources, sidebar, state
+from ui import components, explain_result, explain_setup, page, presenter, resources, sidebar, state
 from ui.text import md, md_message, shorten
 
 
@@ -41,9 +41,20 @@ def _follow_links(ctx: sidebar.Context, runs) -> None:
 
 
 def main() -> None:
+    runs = resources.run_store()
+    if presenter.requested():
+        linked = st.query_params.get("run")
+        if linked and runs.has(linked):
+            presenter.show(runs, linked)
+            return
+        st.query_params.pop(presenter.VIEW_PARAM, None)
+        st.warning(
+            "The presenter view shows a saved run: open one (Saved runs, or a link with ?run=KEY) and press "
+            "**Presenter view**.",
+            icon=":material/slideshow:",
+        )
     st.title("Explain")
     ctx = sidebar.context()
-    runs = resources.run_store()
     _follow_links(ctx, runs)
 
     finished = components.finished_job("search_job")
@@ -78,9 +89,18 @@ def main() -> None:
     st.query_params.pop("image", None)
     label = exp.source.get("label")
     truth = f" · true {md(exp.class_name(int(label)))}" if label is not None else ""
-    st.subheader(
+    head, present = st.columns([5, 1], vertical_alignment="center")
+    head.subheader(
         f"{md(exp.source.get('name', 'image'))}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
         f"· explaining {md(exp.class_name(exp.target))}"
+    )
+    present.page_link(
+        page.EXPLAIN_PAGE,
+        label="Presenter view",
+        icon=":material/slideshow:",
+        query_params={"run": run_key, "view": presenter.PRESENT},
+        help="Only the image and the curve, full screen, at the photo's resolution; ← → step, space plays, "
+        "PageUp/PageDown go through the saved runs.",
     )
     explain_result.result_section(exp, run_key, ctx.clf)
 

@@ -41,7 +41,7 @@ def methods_store() -> MethodStore:
     return MethodStore(resources.run_store().root / "_methods")
 
 
-def _same_model(exp: Explanation, clf: Classifier | None) -> bool:
+def same_model(exp: Explanation, clf: Classifier | None) -> bool:
     return clf is not None and exp.model.get("id") == clf.id and exp.model.get("weights_hash") == clf.weights_hash
 
 
@@ -58,7 +58,7 @@ def _plan(exp: Explanation, clf: Classifier, names: list[str], equal_cost: bool)
 def saved_results(exp: Explanation, clf: Classifier | None) -> list[MethodResult]:
     """The run itself first, then every other method saved for this subject (any options)."""
     own = result_of(exp)
-    if clf is None or not _same_model(exp, clf):
+    if clf is None or not same_model(exp, clf):
         return [own]
     skey = subject_key(clf, exp.view, exp.labels, exp.target, exp.tracked, exp.config.fill)
     others = [r for r in methods_store().all(skey) if r.method != own.method]
@@ -122,7 +122,7 @@ def _jobs_panel() -> bool:
 def compare_section(exp: Explanation, run_key: str, clf: Classifier | None) -> None:
     """Draw the section (below the step-through)."""
     st.markdown("##### Compare methods")
-    if not _same_model(exp, clf):
+    if not same_model(exp, clf):
         st.info(
             f"This run was made with {md(exp.model.get('id', 'another model'))}; choose that model in the "
             "sidebar to compare other methods on its regions.",

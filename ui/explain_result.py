@@ -1,7 +1,8 @@
 """The Explain page's result: readout, metrics, the step-through fragment, heatmaps, exports.
 
-Stepping only reruns the step fragment, which reads the stored Explanation (no model calls).
-The URL carries the run and the step (``?run=KEY&step=K``), so a link reopens exactly this view.
+Stepping and playing happen in the browser (``ui/player.py``); the server hears the step when
+the viewer stops, which reruns only the step fragment. The URL carries the run and the step
+(``?run=KEY&step=K``), so a link reopens exactly this view.
 """
 
 from __future__ import annotations
@@ -9,18 +10,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explainer import export, figures
+from explainer import export, figures, steps, whatif
 from explainer.explanation import Explanation
 from explainer.models import Classifier
-from explainer.objective import TERMS
-from ui import charts, components, explain_compare, state
+from ui import components, explain_compare, player, resources, state
 from ui.text import md, safe_filename
 
 STEP_KEY = "step"
 HIDDEN_KEY = "hidden"
 HIDDEN_CHOICES = {"black": "Black", "dim": "Dimmed"}
-PLAY_INTERVAL_S = 0.7
-CHART_CONFIG = {"displayModeBar": False, "scrollZoom": False}
 
 
 # -- step state ------------------------------------------------------------------------------------
@@ -41,183 +39,55 @@ def init_step(exp: Explanation, key: str) -> None:
     st.session_state[STEP_KEY] = min(max(step, 0), exp.n_regions)
     st.session_state[HIDDEN_KEY] = hidden
     state.put("step_run", key)
-    state.put("playing", False)
 
 
 def _set_step(value: int, n: int) -> None:
     st.session_state[STEP_KEY] = min(max(int(value), 0), n)
 
 
-def _stop_playing() -> None:
-    state.put("playing", False)
-
-
-def _shift(delta: int, n: int) -> None:
-    _stop_playing()
-    _set_step(st.session_state[STEP_KEY] + delta, n)
-
-
-def _toggle_play(n: int) -> None:
-    playing = not state.get("playing")
-    if playing and st.session_state[STEP_KEY] >= n:
-        st.session_state[STEP_KEY] = 0  # replay from the start
-    state.put("playing", playing)
-    st.session_state["_play_changed"] = True
-
-
-def _on_curve_click(chart_key: str, n: int) -> None:
-    event = st.session_state.get(chart_key) or {}
-    points = (event.get("selection") or {}).get("points") or []
-    if points:
-        point = points[0]
-        value = point.get("customdata", point.get("point_index"))
-        if isinstance(value, (list, tuple)):
-            value = value[0]
-        _stop_playing()
-        _set_step(int(value), n)
-
-
-# -- the fragment ------------------------------------------------------------------------------------
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _deletion_figure(key: str, _exp: Explanation):
-    import plotly.graph_objects as go
-
-    return go.Figure(charts.curve_base(_exp, "deletion", height=240, show_subset=False), _validate=False)
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _curve_base(key: str, path: str, _exp: Explanation) -> dict:
-    """The curve figure of a run without the step marker (built once; stepping only adds it)."""
-    if path == "insertion":
-        return charts.curve_base(_exp, "insertion", height=300)
-    return charts.curve_base(_exp, "deletion", height=240, show_subset=False)
-
-
-def _step_panel(exp: Explanation, step: int) -> None:
-    names = exp.class_names
-    p_t, p_t_full = exp.insertion[step], exp.insertion[-1]
-    st.metric(f"p({md(names[exp.target])})", f"{p_t:.3f}", f"{p_t - p_t_full:+.3f} vs full image")
-    if exp.tracked is not None:
-        p_o, p_o_full = exp.tracked_insertion[step], exp.tracked_insertion[-1]
-        st.metric(
-            f"p({md(names[exp.tracked])})", f"{p_o:.3f}", f"{p_o - p_o_full:+.3f} vs full image", delta_color="inverse"
-        )
-    colours = {exp.target: "blue", exp.tracked: "orange"}
-    lines = [
-        (f":{colours[i]}[{md(name)}]" if i in colours else md(name)) + f" · {p:.3f}"
-        for i, name, p in exp.top_classes(step, 5)
-    ]
-    st.markdown("**Top 5 at this step**  \n" + "  \n".join(lines))
-    entry = exp.step_entry(step)
-    if entry is None:
-        note = "the empty image" if step == 0 else "placed last by the forward search, without a comparison"
-        st.caption(f"Step {step}: {note}.")
-        return
-    where = (
-        "front (forward step, maximising F)"
-        if entry["direction"] == "forward"
-        else "tail (backward step, minimising F)"
-    )
-    terms = " · ".join(f"{t} {entry[t]:.3f}" for t in TERMS if t != "effectiveness" or entry[t])
-    st.caption(
-        f"Step {step}: region {entry['region']} went to the {where} among {entry['candidates']} candidates; "
-        f"F = {entry['objective']:.3f} ({terms})."
-    )
+# -- the step-through -----------------------------------------------------------------------------
 
 
 def _step_body(exp: Explanation, key: str, clf: Classifier | None = None) -> None:
+    """The in-browser player (stepping and playing need no server), then what depends on the
+    step the viewer stopped on: this view's PNG, every compared method, the share link."""
     n = exp.n_regions
-    if st.session_state.pop("_play_changed", False):
-        st.rerun()  # re-create the fragment with(out) its timer
-    playing = state.get("playing")
-    if playing:
-        if st.session_state[STEP_KEY] >= n:
-            state.put("playing", False)
-            st.rerun()
-        _set_step(st.session_state[STEP_KEY] + 1, n)
-    controls = st.columns([6, 1, 1, 1.3, 2.2], vertical_alignment="bottom")
-    step = controls[0].slider("Step: regions revealed", 0, n, key=STEP_KEY, on_change=_stop_playing)
-    controls[1].button(
-        "",
-        icon=":material/chevron_left:",
-        on_click=_shift,
-        args=(-1, n),
-        key="step_prev",
-        help="Previous step",
-        disabled=step == 0,
-    )
-    controls[2].button(
-        "",
-        icon=":material/chevron_right:",
-        on_click=_shift,
-        args=(1, n),
-        key="step_next",
-        help="Next step",
-        disabled=step == n,
-    )
-    controls[3].button(
-        "Pause" if playing else "Play",
-        icon=":material/pause:" if playing else ":material/play_arrow:",
-        on_click=_toggle_play,
-        args=(n,),
-        key="step_play",
-    )
+    top = st.columns([3, 1.3], vertical_alignment="bottom")
     hidden = (
-        controls[4].segmented_control(
+        top[1].segmented_control(
             "Hidden regions", list(HIDDEN_CHOICES), key=HIDDEN_KEY, required=True, format_func=HIDDEN_CHOICES.get
         )
         or "black"
     )
+    top[0].caption(
+        "Step with ← →, Home and End, play with space, or click the curve. "
+        "Yellow: the region added at that step; green dashes: the minimal subset."
+    )
+    reported = player.step_player(exp, key, st.session_state[STEP_KEY], hidden, "inline", resources.source_view(key))
+    if reported["step"] is not None:
+        _set_step(reported["step"], n)
+    step = st.session_state[STEP_KEY]
     link = share_params(key, step, hidden)
+    if st.query_params.get(SHOWN_PARAM) is not None:  # the what-if subset rides along
+        link[SHOWN_PARAM] = st.query_params[SHOWN_PARAM]
     if dict(st.query_params) != link:
         st.query_params.from_dict(link)  # one URL update, not two
 
-    left, mid, right = st.columns([1.15, 1.6, 0.9], gap="medium")
-    with left.container(key="step_image"):
-        caption = (
-            "the empty image"
-            if step == 0
-            else f"{step} of {n} regions · {100 * exp.area[step]:.1f} % of the image; yellow: the region added last"
-        )
-        st.image(
-            figures.step_view(exp, step, hidden=hidden, subset=False),
-            caption=caption,
-            width="stretch",
-            output_format="JPEG",
-        )  # 1 ms to encode instead of 11 ms for PNG
-    with mid:
-        st.plotly_chart(
-            charts.with_step(_curve_base(key, "insertion", exp), exp, step, "insertion"),
-            key="curve_ins",
-            on_select=lambda: _on_curve_click("curve_ins", n),
-            selection_mode="points",
-            config=CHART_CONFIG,
-            width="stretch",
-        )
-        # The deletion chart has no step marker: its spec stays the same from step to step, so
-        # the browser does not redraw it (plotly redraws cost most of a step's latency).
-        st.plotly_chart(
-            _deletion_figure(key, exp),
-            key="curve_del",
-            on_select=lambda: _on_curve_click("curve_del", n),
-            selection_mode="points",
-            config=CHART_CONFIG,
-            width="stretch",
-        )
-    with right:
-        _step_panel(exp, step)
-        st.download_button(
-            "PNG of this view",
-            data=lambda: export.step_png(exp, step, hidden),
-            file_name=f"{download_stem(exp, key)}-step{step}.png",
-            mime="image/png",
-            icon=":material/image:",
-            on_click="ignore",
-            key="dl_step_png",
-            width="stretch",
-        )
+    left, right = st.columns([3, 1.3], vertical_alignment="center")
+    left.caption(
+        f"Exports, compared methods and the share link use step {step} of {n} (where the player last "
+        f"stopped): {md(steps.caption(exp, step))}."
+    )
+    right.download_button(
+        "PNG of this view",
+        data=lambda: export.step_png(exp, step, hidden, source=resources.source_view(key)),
+        file_name=f"{download_stem(exp, key)}-step{step}.png",
+        mime="image/png",
+        icon=":material/image:",
+        on_click="ignore",
+        key="dl_step_png",
+        width="stretch",
+    )
     explain_compare.step_row(exp, clf, step, hidden)  # every compared method at the same step
     url = (st.context.url or "").split("?")[0]
     st.caption("Share this view:")
@@ -234,8 +104,148 @@ def share_params(key: str, step: int, hidden: str) -> dict[str, str]:
 
 
 def step_through(exp: Explanation, key: str, clf: Classifier | None = None) -> None:
-    run_every = PLAY_INTERVAL_S if state.get("playing") else None
-    st.fragment(_step_body, run_every=run_every)(exp, key, clf)
+    st.fragment(_step_body)(exp, key, clf)
+
+
+# -- what-if by hand ---------------------------------------------------------------------------------
+
+SHOWN_PARAM = "shown"  # ?shown=3.7.12: the what-if subset of a shared view
+
+
+def parse_shown(text: str | None, n: int) -> list[int] | None:
+    """The region ids of a ``shown`` link parameter ("3.7.12"; "" or "none" = no region), or
+    None when it is absent or malformed (a link may carry any text)."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text in ("", "none"):
+        return []
+    parts = text.split(".")
+    if len(parts) > n or not all(p.isdigit() and len(p) <= 4 for p in parts):
+        return None
+    ids = sorted({int(p) for p in parts})
+    return ids if all(0 <= r < n for r in ids) else None
+
+
+def format_shown(shown: list[int]) -> str:
+    return ".".join(str(r) for r in sorted(shown)) or "none"
+
+
+def _whatif_state(exp: Explanation, key: str) -> dict:
+    """This session's what-if state for run ``key``: the subset shown, the nonce of the last
+    subset the server chose (a link, a preset, a flip), the browser's last report, a note."""
+    store = st.session_state.setdefault("_whatif", {})
+    if key not in store:
+        linked = (
+            parse_shown(st.query_params.get(SHOWN_PARAM), exp.n_regions) if st.query_params.get("run") == key else None
+        )
+        if st.query_params.get(SHOWN_PARAM) is not None and linked is None:
+            st.warning("The link's hand-picked regions are not regions of this run; starting from the minimal subset.")
+        shown = linked if linked is not None else [int(r) for r in exp.minimal_subset]
+        store[key] = {"shown": shown, "nonce": 0, "seen": None, "note": None, "from_link": linked is not None}
+    return store[key]
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _score(key: str, shown: tuple[int, ...], _clf: Classifier, _exp: Explanation) -> dict:
+    scored = whatif.score_subset(_clf, _exp, shown)
+    return {
+        "shown": list(scored.shown),
+        "area": scored.area,
+        "p_target": float(scored.probs[_exp.target]),
+        "p_predicted": float(scored.probs[_exp.full_prediction]),
+        "top": [list(t) for t in scored.top(_exp.class_names, 5)],
+    }
+
+
+def _flip(exp: Explanation, key: str, clf: Classifier, want: int) -> None:
+    w = _whatif_state(exp, key)
+    found = whatif.flip(clf, exp, want)
+    name = md(exp.class_name(want))
+    if not found.found:
+        w["note"] = (
+            "warning",
+            f"No run of regions along LiMA's order, removed from either end, makes the model predict {name}.",
+        )
+        return
+    assert found.scored is not None
+    w["shown"] = list(found.scored.shown)
+    w["nonce"] += 1
+    removed = ", ".join(str(r) for r in found.removed)
+    share = 100 * (1 - found.scored.area)
+    end = "LiMA's top regions" if found.end == "head" else "the regions LiMA ranked last"
+    w["note"] = (
+        "success",
+        f"Removing {len(found.removed)} region{'s' if len(found.removed) != 1 else ''} ({removed}; {share:.1f} % of "
+        f"the image, {end}) makes the model predict {name} (p = {found.scored.probs[want]:.3f}), checked with a "
+        "forward pass.",
+    )
+
+
+def _whatif_body(exp: Explanation, key: str, clf: Classifier) -> None:
+    w = _whatif_state(exp, key)
+    reported = (st.session_state.get(player.whatif_key(key)) or {}).get("shown")
+    if reported is not None and reported != w["seen"]:
+        w["seen"] = reported  # the browser's latest subset (a click or a preset)
+        w["shown"] = [int(r) for r in reported if 0 <= int(r) < exp.n_regions]
+        w["note"] = None
+    result = _score(key, tuple(w["shown"]), clf, exp)
+    player.whatif_canvas(
+        exp,
+        key,
+        w["shown"],
+        w["nonce"],
+        st.session_state.get(STEP_KEY, exp.minimal_subset_size),
+        result,
+        resources.source_view(key),
+    )
+    label = exp.source.get("label")
+    choices = [int(label)] if label is not None and int(label) != exp.full_prediction else []
+    choices += [c for c, _, _ in exp.top_classes(exp.n_regions, 10) if c not in choices and c != exp.full_prediction]
+    cols = st.columns([2, 1.2], vertical_alignment="bottom")
+    want = cols[0].selectbox(
+        "Flip the prediction to",
+        choices,
+        format_func=lambda c: (
+            exp.class_name(c) + (" (the true class)" if label is not None and c == int(label) else "")
+        ),
+        key=f"flip_class_{key}",
+        help="The fewest regions to remove, taken along LiMA's order from either end, so that the model "
+        "predicts this class; the answer is checked with a forward pass.",
+    )
+    cols[1].button(
+        "Find the fewest regions to remove",
+        on_click=_flip,
+        args=(exp, key, clf, want),
+        key=f"flip_{key}",
+        icon=":material/swap_horiz:",
+        width="stretch",
+    )
+    if w["note"]:
+        kind, text = w["note"]
+        (st.success if kind == "success" else st.warning)(text)
+    default = [int(r) for r in exp.minimal_subset]
+    if w["shown"] != default or w["from_link"]:
+        st.query_params[SHOWN_PARAM] = format_shown(w["shown"])
+    else:
+        st.query_params.pop(SHOWN_PARAM, None)
+
+
+def whatif_section(exp: Explanation, key: str, clf: Classifier | None) -> None:
+    st.markdown("##### What if? Hide or show regions by hand")
+    if not explain_compare.same_model(exp, clf):
+        st.info(
+            f"What-if asks the run's own model ({md(exp.model.get('id', 'unknown'))}); pick it in the sidebar to "
+            "hide and show regions here.",
+            icon=":material/info:",
+        )
+        return
+    assert clf is not None
+    st.caption(
+        "Click regions on the image to hide or show them: the model scores the regions left visible at once "
+        "(one forward pass; hidden pixels filled as in the search). The chosen regions go into the share link."
+    )
+    st.fragment(_whatif_body)(exp, key, clf)
 
 
 # -- the rest of the result ----------------------------------------------------------------------------
@@ -379,6 +389,8 @@ def result_section(exp: Explanation, key: str, clf: Classifier | None = None) ->
     init_step(exp, key)
     _header(exp)
     step_through(exp, key, clf)
+    st.divider()
+    whatif_section(exp, key, clf)
     st.divider()
     explain_compare.compare_section(exp, key, clf)
     st.divider()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,9 +18,12 @@ from explainer.progress import Done
 from explainer.regions import REGION_METHODS, RegionSpec, propose_regions, region_stats
 from explainer.sam import SamOptions, sam_status
 from explainer.search import default_tracked, forward_pass_count, iter_search
+from explainer.source_view import source_view
 from ui import components, forms, resources, state
 from ui.sidebar import Context
 from ui.text import md, md_message
+
+_LOG = logging.getLogger("lima_lens.ui")
 
 CPU_SLICO_SIZE = 36  # about 36 regions: a CPU run finishes in well under 30 s
 
@@ -341,6 +345,10 @@ def start_run(ctx: Context, plan: Plan) -> None:
     label = f"LiMA on {plan.item.name}"
 
     def on_done(exp) -> None:
+        try:  # the crop at the photo's own resolution, for the presenter view and slides
+            runs.save_source_view(plan.key, source_view(clf, plan.item.load()))
+        except Exception:  # never worth losing the run for: frames fall back to the model's view
+            _LOG.warning("no source-resolution crop for run %s", plan.key, exc_info=True)
         runs.save(exp, plan.key)
         resources.remember_rate(ctx.model_key, exp.forward_passes / max(exp.wall_time_s, 1e-9))
 

@@ -167,6 +167,24 @@ def explanation(key: str):
     return _explanation(str(run_store().root), key)
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _source_view(root: str, key: str):
+    view = store.RunStore(root).source_view(key)
+    if view is None:
+        raise LookupError(key)  # not cached: a crop saved a moment later is found next time
+    view.setflags(write=False)
+    return view
+
+
+def source_view(key: str):
+    """A run's crop at the source photo's resolution (F×F×3 uint8, read-only, shared), or None
+    for runs saved without one (before 0.3, or from the Python API)."""
+    try:
+        return _source_view(str(run_store().root), key)
+    except LookupError:
+        return None
+
+
 def forget_explanation() -> None:
     _explanation.clear()
 
