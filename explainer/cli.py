@@ -250,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lima", description="LiMA Lens: explain why an image classifier got an image wrong.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    p = sub.add_parser(
+        "slides", help="a saved run's step-through as a captioned MP4 (H.264) and/or GIF at the photo's resolution"
+    )
+    p.add_argument("run", help="a run key of the run store ($LIMA_RUNS_DIR) or a run folder (explain --out)")
+    p.add_argument("--out", required=True, help="the file to write: .mp4 or .gif")
+    p.add_argument("--gif", help="also write a GIF here")
+    p.add_argument("--fps", type=float, default=2.0, help="steps per second (default 2)")
+    p.add_argument("--hidden", choices=("black", "dim"), default="black", help="hidden regions black or dimmed")
+
     p = sub.add_parser("explain", help="explain one image; writes the result files and a figure")
     p.add_argument("image")
     p.add_argument("--label", type=int, required=True, help="the true class index")
@@ -383,6 +392,35 @@ def cmd_explain(args) -> int:
         runs.save(result, key)
         print(f"run: {key}")
         print(f"/Explain?run={key}")
+    return 0
+
+
+def cmd_slides(args) -> int:
+    from explainer import slides, store
+
+    out = _output_file(args.out, "--out")
+    gif = _output_file(args.gif, "--gif") if args.gif else None
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+    if suffix not in slides.FORMATS:
+        raise UsageError(f"--out must end in .mp4 or .gif, got {args.out!r}")
+    runs = store.RunStore()
+    folder = Path(args.run)
+    if store.is_run_key(args.run) and runs.has(args.run):
+        exp, source = runs.load(args.run), runs.source_view(args.run)
+    elif (folder / "explanation.json").is_file():
+        exp, source = store.load(folder), None
+    else:
+        raise UsageError(f"{args.run!r} is neither a saved run's key nor a run folder")
+    assert out is not None
+    if suffix == "mp4":
+        slides.to_mp4(exp, out, source, args.hidden, args.fps)
+    else:
+        out.write_bytes(slides.gif_bytes(exp, source, args.hidden, args.fps))
+    if gif is not None:
+        gif.write_bytes(slides.gif_bytes(exp, source, args.hidden, args.fps))
+    made = [str(out)] + ([str(gif)] if gif is not None else [])
+    where = "the photo's resolution" if source is not None else "the model's view (this run kept no source crop)"
+    print(f"{exp.n_regions + 1} steps at {where}: " + ", ".join(made))
     return 0
 
 
@@ -526,6 +564,7 @@ def cmd_evaluate(args) -> int:
 
 COMMANDS = {
     "explain": cmd_explain,
+    "slides": cmd_slides,
     "scan": cmd_scan,
     "regions": cmd_regions,
     "evaluate": cmd_evaluate,

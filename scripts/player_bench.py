@@ -151,7 +151,9 @@ def main() -> int:
             )
             page.locator(".lp-inline .lp-play").click()
             page.wait_for_function(
-                "([el]) => el.getAttribute('data-lima-playing') === 'false'", arg=[player.element_handle()], timeout=60_000
+                "([el]) => el.getAttribute('data-lima-playing') === 'false'",
+                arg=[player.element_handle()],
+                timeout=60_000,
             )
             intervals = page.evaluate("window.__limaPlayer.intervals.slice(1)")
             steps_seen = page.evaluate("window.__limaSeen.slice()")

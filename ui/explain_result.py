@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explainer import export, figures, steps, whatif
+from explainer import export, figures, slides, steps, whatif
 from explainer.explanation import Explanation
 from explainer.models import Classifier
 from ui import components, explain_compare, player, resources, state
@@ -347,6 +347,18 @@ def _exports(exp: Explanation, key: str) -> None:
             "Step-through and data",
             [
                 ("Step-through (GIF)", lambda: export.step_gif(exp, hidden), f"{stem}-steps.gif", "image/gif"),
+                (
+                    "Slides (MP4, captioned)",
+                    lambda: slides.mp4_bytes(exp, resources.source_view(key), hidden),
+                    f"{stem}-slides.mp4",
+                    "video/mp4",
+                ),
+                (
+                    "Slides (GIF, captioned)",
+                    lambda: slides.gif_bytes(exp, resources.source_view(key), hidden),
+                    f"{stem}-slides.gif",
+                    "image/gif",
+                ),
                 ("Curves (CSV)", lambda: export.curves_csv(exp), f"{stem}-curves.csv", "text/csv"),
                 ("Result (JSON + NPZ)", lambda: export.result_zip(exp), f"{stem}-result.zip", "application/zip"),
                 (

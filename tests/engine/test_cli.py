@@ -16,28 +16,6 @@ from explainer.scan import ScanResult
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 
 
-@pytest.fixture
-def fast_lite0(lite0, monkeypatch):
-    """The CLI loads the real built-in model by name; hand it the session's copy instead of
-    reading the weights again for every command (any other name loads as usual)."""
-    import explainer.models as models
-
-    real = models.load_classifier
-
-    def load(name="efficientnet_lite0", **kwargs):
-        if (
-            name == "efficientnet_lite0"
-            and str(kwargs.get("device")) in ("None", "auto", "cpu")
-            and not kwargs.get("batch_size")
-            and kwargs.get("precision", "fp32") == "fp32"
-        ):
-            return lite0
-        return real(name, **kwargs)
-
-    monkeypatch.setattr(models, "load_classifier", load)
-    return lite0
-
-
 @pytest.fixture(scope="module")
 def cat_file(tmp_path_factory):
     import skimage.data
