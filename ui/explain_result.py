@@ -141,7 +141,7 @@ def _whatif_state(exp: Explanation, key: str) -> dict:
         )
         if st.query_params.get(SHOWN_PARAM) is not None and linked is None:
             st.warning("The link's hand-picked regions are not regions of this run; starting from the minimal subset.")
-        shown = linked if linked is not None else [int(r) for r in exp.minimal_subset]
+        shown = linked if linked is not None else sorted(int(r) for r in exp.minimal_subset)
         store[key] = {"shown": shown, "nonce": 0, "seen": None, "note": None, "from_link": linked is not None}
     return store[key]
 
@@ -187,7 +187,7 @@ def _whatif_body(exp: Explanation, key: str, clf: Classifier) -> None:
     reported = (st.session_state.get(player.whatif_key(key)) or {}).get("shown")
     if reported is not None and reported != w["seen"]:
         w["seen"] = reported  # the browser's latest subset (a click or a preset)
-        w["shown"] = [int(r) for r in reported if 0 <= int(r) < exp.n_regions]
+        w["shown"] = sorted({int(r) for r in reported if 0 <= int(r) < exp.n_regions})
         w["note"] = None
     result = _score(key, tuple(w["shown"]), clf, exp)
     player.whatif_canvas(
@@ -224,7 +224,7 @@ def _whatif_body(exp: Explanation, key: str, clf: Classifier) -> None:
     if w["note"]:
         kind, text = w["note"]
         (st.success if kind == "success" else st.warning)(text)
-    default = [int(r) for r in exp.minimal_subset]
+    default = sorted(int(r) for r in exp.minimal_subset)
     if w["shown"] != default or w["from_link"]:
         st.query_params[SHOWN_PARAM] = format_shown(w["shown"])
     else:

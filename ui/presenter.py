@@ -22,7 +22,7 @@ _CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarCollapseButton"],
 header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
 .block-container {padding: 0.8rem 2rem 0.4rem !important; max-width: 100% !important;}
-.lima-present-title p {font-size: clamp(1.1rem, 1.9vw, 1.8rem); font-weight: 600; margin: 0;}
+.st-key-lima-present-title p {font-size: clamp(1.1rem, 1.9vw, 1.8rem); font-weight: 600; margin: 0;}
 </style>
 """
 

@@ -139,14 +139,14 @@ class Player {
 
   buildControls() {
     const bar = el("div", { class: "lp-controls" });
-    bar.appendChild(this.button("⏮", "First step (Home)", () => this.go(0, "click")));
+    bar.appendChild(this.button("|◀", "First step (Home)", () => this.go(0, "click")));
     this.prevBtn = this.button("◀", "Previous step (←)", () => this.go(this.step - 1, "click"));
     bar.appendChild(this.prevBtn);
     this.playBtn = this.button("▶ Play", "Play or pause (space)", () => this.toggle(), "lp-play");
     bar.appendChild(this.playBtn);
     this.nextBtn = this.button("▶", "Next step (→)", () => this.go(this.step + 1, "click"));
     bar.appendChild(this.nextBtn);
-    bar.appendChild(this.button("⏭", "Last step (End)", () => this.go(this.n, "click")));
+    bar.appendChild(this.button("▶|", "Last step (End)", () => this.go(this.n, "click")));
     this.range = el("input", { type: "range", min: "0", max: String(this.n), step: "1", class: "lp-range",
       "aria-label": "Step: regions revealed" });
     this.range.addEventListener("input", () => this.go(Number(this.range.value), "range"), { signal: this.abort.signal });

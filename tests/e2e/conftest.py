@@ -102,7 +102,11 @@ def streamlit_server(cache: Path, extra_env: dict | None = None):
         yield url
     finally:
         proc.terminate()
-        proc.wait(15)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:  # a busy machine: a background job may hold it up
+            proc.kill()
+            proc.wait(15)
         log.close()
 
 

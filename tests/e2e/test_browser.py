@@ -12,13 +12,12 @@ from browser_helpers import screenshot, wait_for_run
 from PIL import Image
 
 pytestmark = pytest.mark.e2e
-STEP_CAPTION = re.compile(r"(\d+) of (\d+) regions")
+PLAYER = ".lp-inline[data-lima-step]"
 
 
 def step_shown(page) -> int:
-    """The step the page shows, read from the step image's caption (0 for the empty image)."""
-    text = page.get_by_text(STEP_CAPTION).first.inner_text()
-    return int(STEP_CAPTION.search(text).group(1))
+    """The step the in-browser player shows (its ``data-lima-step``; 0 is the empty image)."""
+    return int(page.locator(PLAYER).get_attribute("data-lima-step"))
 
 
 def test_home_page(page, server_url):
@@ -53,25 +52,28 @@ def test_find_a_mistake_explain_step_share_and_export(page, server_url, browser)
     wait_for_run(page)
     page.wait_for_url(re.compile(r".*run=.*step=\d+"), timeout=30_000)
     screenshot(page, "explain_result")
-    n = int(STEP_CAPTION.search(page.get_by_text(STEP_CAPTION).first.inner_text()).group(2))
+    player = page.locator(PLAYER)
+    player.wait_for(timeout=30_000)
+    n = int(page.locator(".lp-inline .lp-range").get_attribute("max"))
 
-    # 4. Step with the slider (keyboard), then by clicking a point on the insertion curve.
-    slider = page.locator(".st-key-step input[type='range']")
-    slider.focus()
-    slider.press("Home")
+    # 4. Step with the keyboard, then by clicking the insertion curve; the URL follows once stopped.
+    player.focus()
+    page.keyboard.press("Home")
     page.wait_for_function("() => /\\bstep=0\\b/.test(location.search)", timeout=15_000)
-    page.wait_for_timeout(500)
     for _ in range(2):
-        slider.press("ArrowRight")
-        page.wait_for_timeout(400)
+        page.keyboard.press("ArrowRight")
+    assert step_shown(page) == 2  # at once, in the browser
     page.wait_for_function("() => /\\bstep=2\\b/.test(location.search)", timeout=15_000)
-    assert step_shown(page) == 2
-    points = page.locator(".st-key-curve_ins g.points path.point")
-    points.first.wait_for(timeout=15_000)
-    assert points.count() >= n + 1  # one clickable marker per step
-    points.nth(5).click(force=True)
+    curve = page.locator(".lp-inline .lp-curve")
+    box = curve.bounding_box()
+    curve.click(position={"x": box["width"] * 0.999, "y": box["height"] * 0.5})  # the right end: the full image
+    assert step_shown(page) == n
+    page.wait_for_timeout(300)
+    page.keyboard.press("Home")
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
     page.wait_for_function("() => /\\bstep=5\\b/.test(location.search)", timeout=15_000)
-    page.wait_for_timeout(500)
+    wait_for_run(page)
     assert step_shown(page) == 5
     screenshot(page, "explain_step5")
 
@@ -80,7 +82,7 @@ def test_find_a_mistake_explain_step_share_and_export(page, server_url, browser)
     assert "step=5" in link
     other = browser.new_context(viewport={"width": 1440, "height": 1200}).new_page()
     other.goto(link)
-    other.get_by_text(STEP_CAPTION).first.wait_for(timeout=60_000)
+    other.locator(PLAYER).wait_for(timeout=60_000)
     wait_for_run(other)
     assert step_shown(other) == 5
     other.context.close()

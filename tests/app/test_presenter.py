@@ -1,0 +1,105 @@
+"""Issue #11 in AppTest: the presenter view, the playlist, what-if by hand and its share link.
+
+The browser half of the player (keys, play, canvas clicks) is in tests/e2e/test_player.py;
+here the component's reports are injected as the browser would send them."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from app_helpers import new_app
+from helpers import ROOT
+
+EXPLAIN = "pages/2_Explain.py"
+CAT = "dd199df0a1b8725b41be"  # the real Lite0 run saved by version 0.1 (25 SLICO regions)
+TINY = "4d8547f28884f8a5cd2d"
+
+
+@pytest.fixture(autouse=True)
+def fixture_runs(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "tests" / "fixtures" / "runs_v0_1", tmp_path / "fixture-runs")
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(tmp_path / "fixture-runs"))
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for e in at.warning] + [e.value for e in at.success] + [e.value for e in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def open_run(key: str, **params: str):
+    at = new_app()
+    at.query_params["run"] = key
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.switch_page(EXPLAIN).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def param(at, name: str):
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def test_the_presenter_view_shows_only_the_run():
+    at = open_run(CAT, view="present", step="6")
+    shown = texts(at)
+    assert "Chelsea the cat" in shown and "explaining tabby" in shown
+    assert "run 2 of 2" in shown or "run 1 of 2" in shown  # both saved runs form the playlist
+    assert not at.metric and not at.get("download_button") and not at.expander  # no metrics, exports, set-up
+    assert "Setup" not in [m.value for m in at.sidebar.markdown]  # the sidebar is never drawn
+    assert at.session_state["step"] == 6
+    assert param(at, "view") == "present" and param(at, "step") == "6"
+
+
+def test_pagedown_goes_to_the_next_run_of_the_playlist():
+    at = open_run(CAT, view="present", playlist=f"{CAT}.{TINY}.nonsense")
+    assert "run 1 of 2" in texts(at)  # a key that is no saved run is left out
+    at.session_state[f"player_present_{CAT}"] = {"goto": "next"}
+    at.run()
+    assert not at.exception
+    assert param(at, "run") == TINY and param(at, "view") == "present"
+    assert param(at, "playlist") == f"{CAT}.{TINY}.nonsense"
+    assert "run 2 of 2" in texts(at)
+
+
+def test_the_presenter_view_of_a_missing_run_falls_back_with_a_note():
+    at = open_run("0" * 20, view="present")
+    assert "The presenter view shows a saved run" in texts(at)
+    assert "view" not in at.query_params
+
+
+def test_what_if_scores_the_browsers_subset_and_links_it():
+    at = open_run(CAT)
+    assert "What if? Hide or show regions by hand" in texts(at)
+    at.session_state[f"whatif_{CAT}"] = {"shown": [0, 1, 2]}
+    at.run()
+    assert not at.exception
+    assert param(at, "shown") == "0.1.2"
+    # A link with that subset opens it again (and keeps it in the URL).
+    again = open_run(CAT, shown="0.1.2")
+    assert again.session_state["_whatif"][CAT]["shown"] == [0, 1, 2]
+    assert param(again, "shown") == "0.1.2"
+
+
+def test_a_bad_subset_in_a_link_is_named_and_replaced():
+    at = open_run(CAT, shown="3.999")
+    assert "not regions of this run" in texts(at)
+    from explainer.store import RunStore
+
+    exp = RunStore().load(CAT)
+    assert at.session_state["_whatif"][CAT]["shown"] == sorted(int(r) for r in exp.minimal_subset)
+
+
+def test_the_flip_helper_reports_what_it_found():
+    at = open_run(CAT)
+    flip = at.selectbox(key=f"flip_class_{CAT}")
+    assert flip.value == 281  # the true class, tabby, comes first for a mistake
+    flip.set_value(285).run()  # Egyptian cat: the minimal subset already predicts it
+    at.button(key=f"flip_{CAT}").click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "makes the model predict Egyptian cat" in shown and "checked with a forward pass" in shown
+    assert param(at, "shown") is not None
