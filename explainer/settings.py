@@ -11,6 +11,7 @@ Environment variables (all optional):
 | ``LIMA_DEVICE`` | ``auto`` | ``cpu``, ``cuda`` or ``cuda:N`` (auto: CUDA when available) |
 | ``LIMA_SAM_CHECKPOINT`` | none | a SAM checkpoint file (or a folder of them) |
 | ``LIMA_SAM_DIR`` | ``<cache>/sam`` | searched for ``*.pth`` SAM checkpoints |
+| ``LIMA_MODE`` | ``team`` | ``public``: a read-only demo server open to anyone (see :class:`PublicLimits`) |
 
 :func:`current` reads them every time it is called, so a test, a notebook or a server can change
 them without restarting (no module reads the environment at import time).
@@ -36,6 +37,48 @@ class Settings:
     device: str
     sam_checkpoint: Path | None
     sam_dir: Path
+    mode: str = "team"
+
+    @property
+    def public(self) -> bool:
+        """A demo server open to anyone: read-only, limited (see :class:`PublicLimits`)."""
+        return self.mode == "public"
+
+
+MODES = ("team", "public")
+
+
+@dataclass(frozen=True)
+class PublicLimits:
+    """What a visitor of a public demo server (``LIMA_MODE=public``) may do.
+
+    Read-only: no server paths, no deletes, no model or SAM files; the built-in model and the
+    demo photos, uploads within these limits, saved runs and the presenter's playlist.
+
+    Attributes:
+        max_regions: regions a new run may have (a 64-region run is ~2,700 forward passes).
+        max_pending: LiMA's backward candidates (the search's cost grows with it).
+        max_upload_mb: size of one uploaded photo, in MB.
+        uploads_per_hour: photos one session may upload in an hour.
+        active_jobs_per_session: runs one session may have running or queued at once; with the
+            server's one-job-at-a-time queue in submission order, every visitor waits their turn.
+    """
+
+    max_regions: int = 64
+    max_pending: int = 8
+    max_upload_mb: int = 5
+    uploads_per_hour: int = 30
+    active_jobs_per_session: int = 1
+
+
+PUBLIC_LIMITS = PublicLimits()
+
+
+def mode_of(value: str) -> str:
+    """``LIMA_MODE`` as a mode: "" and "team" give "team"; anything else gives "public" (an
+    unknown or mistyped value fails closed, never open)."""
+    value = value.strip().lower()
+    return "team" if value in ("", "team") else "public"
 
 
 def _path(value: str) -> Path:
@@ -61,7 +104,8 @@ def current() -> Settings:
         device=env.get("LIMA_DEVICE", "").strip() or "auto",
         sam_checkpoint=Path(checkpoint).expanduser() if checkpoint else None,
         sam_dir=_path(env["LIMA_SAM_DIR"]) if env.get("LIMA_SAM_DIR", "").strip() else cache / "sam",
+        mode=mode_of(env.get("LIMA_MODE", "")),
     )
 
 
-__all__ = ["APP_NAME", "Settings", "current"]
+__all__ = ["APP_NAME", "MODES", "PUBLIC_LIMITS", "PublicLimits", "Settings", "current", "mode_of"]

@@ -8,7 +8,7 @@ import streamlit as st
 from explainer import data
 from explainer.errors import LimaError
 from explainer.scan import ScanResult, iter_scan
-from ui import components, page, resources, sidebar, state
+from ui import components, page, public, resources, sidebar, state
 from ui.text import md, md_message
 
 AUTO_SCAN_LIMIT = 1000
@@ -19,6 +19,10 @@ ANY = -1  # not None: a None option shows as an empty selectbox
 def _add_uploads(names) -> None:
     """Button callback: add the chosen files with the chosen label, then show the uploads."""
     files, label = st.session_state.get("upload_files") or [], st.session_state.get("upload_label")
+    refusal = public.upload_refusal([f.size for f in files])
+    if refusal:
+        st.session_state["_upload_errors"] = [refusal]
+        return
     added, errors = list(state.get("uploads")), []
     for f in files:
         try:

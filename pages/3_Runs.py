@@ -11,7 +11,7 @@ from PIL import Image
 
 from explainer.errors import LimaError
 from explainer.store import StoreError
-from ui import page, resources, sidebar, state
+from ui import page, public, resources, sidebar, state
 from ui.text import md, md_message
 
 THUMB_PX = 56
@@ -57,11 +57,11 @@ def main() -> None:
     sidebar.context()
     runs = resources.run_store()
     rows, problems = runs.catalogue()
+    where = "on this server" if public.on() else f"in {md(runs.root)} (set LIMA_RUNS_DIR to move them)"
     st.caption(
-        f"Stored in {md(runs.root)} (set LIMA_RUNS_DIR to move them). A run with the same model, image, "
-        "regions and settings is reused instead of recomputed."
+        f"Stored {where}. A run with the same model, image, regions and settings is reused instead of recomputed."
     )
-    if problems:
+    if problems and not public.on():  # the reasons name server folders
         many = len(problems) != 1
         with st.expander(
             f"{len(problems)} folder{'s' if many else ''} in the runs folder cannot be read and "
@@ -113,7 +113,9 @@ def main() -> None:
         state.put("run_key", row["key"])
         state.put("step_run", None)
         st.switch_page(page.EXPLAIN_PAGE, query_params={"run": row["key"]})
-    if c2.button("Delete…", icon=":material/delete:", key="delete_run"):
+    if public.on():  # a public demo is read-only: every visitor sees the same saved runs
+        c2.caption("Read-only demo")
+    elif c2.button("Delete…", icon=":material/delete:", key="delete_run"):
         _confirm_delete(row["key"], row["image"])
 
 

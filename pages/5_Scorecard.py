@@ -13,7 +13,7 @@ from explainer.errors import LimaError
 from explainer.evaluate import METRICS, EvaluationOptions, iter_evaluate, table, to_csv
 from explainer.methods import METHODS
 from explainer.regions import REGION_METHODS, RegionSpec
-from ui import components, forms, page, resources, sidebar, state
+from ui import components, forms, page, public, resources, sidebar, state
 from ui.text import md, md_message, safe_filename
 
 JOB_KEY = "scorecard_job"
@@ -202,7 +202,8 @@ def main() -> None:
         st.button(
             "Run the scorecard",
             type="primary",
-            disabled=(job is not None and job.active) or not chosen,
+            disabled=(job is not None and job.active) or not chosen or public.on(),
+            help="A public demo shows saved results only; scorecards run on a team server." if public.on() else None,
             on_click=_start,
             args=(ctx, options, regions, scan),
             icon=":material/play_arrow:",

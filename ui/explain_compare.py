@@ -28,7 +28,7 @@ from explainer.comparison import (
 from explainer.explanation import Explanation
 from explainer.methods import METHODS
 from explainer.models import Classifier
-from ui import components, resources, state
+from ui import components, public, resources, state
 from ui.text import md, md_message, safe_filename
 
 PICK_KEY = "compare_methods"
@@ -182,7 +182,8 @@ def compare_section(exp: Explanation, run_key: str, clf: Classifier | None) -> N
     st.button(
         f"Run {len(runnable)} method{'s' if len(runnable) != 1 else ''}" if runnable else "All chosen methods are done",
         type="primary",
-        disabled=not runnable or running,
+        disabled=not runnable or running or public.on(),
+        help="A public demo shows saved comparisons only." if public.on() else None,
         key="compare_run",
         on_click=_start,
         args=(exp, clf, runnable),

@@ -19,7 +19,7 @@ from explainer.regions import REGION_METHODS, RegionSpec, propose_regions, regio
 from explainer.sam import SamOptions, sam_status
 from explainer.search import default_tracked, forward_pass_count, iter_search
 from explainer.source_view import source_view
-from ui import components, forms, resources, state
+from ui import components, forms, public, resources, state
 from ui.sidebar import Context
 from ui.text import md, md_message
 
@@ -160,6 +160,9 @@ def _regions_panel(ctx: Context, item: ImageItem, view: np.ndarray) -> tuple[np.
     spec = methods[method or "slico"]
     st.caption(md(spec.description))
     available, reason = spec.availability()
+    refusal = public.run_refusal(0, 0, spec.name)  # SAM needs a model file on the server
+    if refusal:
+        available, reason = False, refusal
     if not available:
         st.warning(md_message(reason), icon=":material/block:")
         return None, RegionSpec(spec.name)
@@ -277,6 +280,8 @@ def cost_and_run(ctx: Context, plan: Plan) -> None:
     """The cost preview and the Run button (which reuses a saved run with the same inputs)."""
     clf = ctx.clf
     components.show_outcome("search_job")
+    if st.session_state.get("_public_refusal"):
+        st.warning(md_message(st.session_state.pop("_public_refusal")), icon=":material/public:")
     running = components.job_panel("search_job")
     if plan.labels is None:
         st.info("Choose regions first (SAM needs its segmentation).")
@@ -302,13 +307,23 @@ def cost_and_run(ctx: Context, plan: Plan) -> None:
             icon=":material/timer:",
         )
     busy = running is not None and running.active
+    refusal = (
+        None
+        if saved
+        else (
+            public.run_refusal(n, plan.config.pending, plan.regions.method)
+            or public.job_refusal(resources.job_manager())
+        )
+    )
+    if refusal:
+        st.warning(md_message(refusal), icon=":material/public:")
     c2.button(
         "Open saved run" if saved else "Run LiMA",
         type="primary",
         icon=":material/play_arrow:",
         on_click=start_run,
         args=(ctx, plan),
-        disabled=busy,
+        disabled=busy or refusal is not None,
         width="stretch",
         key="run_button",
     )
@@ -322,6 +337,10 @@ def start_run(ctx: Context, plan: Plan) -> None:
         state.put("step_run", None)
         return
     clf = ctx.clf
+    refusal = public.job_refusal(resources.job_manager())  # checked again: two quick clicks
+    if refusal:
+        st.session_state["_public_refusal"] = refusal
+        return
     source = {
         "name": plan.item.name,
         "key": plan.item.key,

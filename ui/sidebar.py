@@ -17,7 +17,7 @@ import streamlit as st
 from explainer.data import ImageSet
 from explainer.errors import LimaError
 from explainer.models import Classifier, list_sources
-from ui import forms, resources, state
+from ui import forms, public, resources, state
 from ui.resources import ModelChoice, SetChoice
 from ui.text import md, md_message
 
@@ -77,7 +77,9 @@ def _server_candidates(root: Path, limit: int = 200) -> list[str]:
 
 def model_choice() -> ModelChoice:
     """The model source selector and the chosen source's inputs."""
-    sources = {s.name: s for s in list_sources(in_app=True)}
+    # A public demo offers the built-in model only: every other source reads a file or a name
+    # that the server would fetch or open on a visitor's say-so.
+    sources = {s.name: s for s in list_sources(in_app=True) if not public.on() or s.name == resources.DEFAULT_SOURCE}
     name = st.selectbox(
         "Model",
         list(sources),
@@ -95,9 +97,10 @@ def model_choice() -> ModelChoice:
 
 
 def set_choice() -> SetChoice:
-    kind = st.selectbox(
-        "Image set", list(SET_KINDS), format_func=SET_KINDS.get, key=SET_KIND_KEY, persist_state="session"
-    )
+    kinds = [k for k in SET_KINDS if not public.on() or k in public.SOURCE_KINDS]  # no server paths
+    if st.session_state.get(SET_KIND_KEY) not in (None, *kinds):
+        st.session_state[SET_KIND_KEY] = "demo"
+    kind = st.selectbox("Image set", kinds, format_func=SET_KINDS.get, key=SET_KIND_KEY, persist_state="session")
     if kind != "server":
         return SetChoice(kind or "demo")
     root = resources.data_root()
@@ -159,6 +162,7 @@ def context() -> Context:
                 ctx.set_error = str(exc)
                 st.warning(md_message(ctx.set_error))
         st.caption(f"Device: **{md(resources.device_name())}**")
+        public.banner()
         _running_jobs()
     return ctx
 

@@ -19,8 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "sam_job": None,
     "scorecard_job": None,  # key of this session's scorecard job
     "run_key": None,  # the finished run shown on the Explain page
-    "step_run": None,  # the run whose step the slider holds
-    "playing": False,
+    "step_run": None,  # the run whose step the player holds
+    "upload_times": (),  # when this session uploaded photos (the public demo's hourly limit)
 }
 
 
