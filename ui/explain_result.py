@@ -13,7 +13,7 @@ import streamlit as st
 from explainer import export, figures, slides, steps, whatif
 from explainer.explanation import Explanation
 from explainer.models import Classifier
-from ui import components, explain_compare, player, resources, state
+from ui import components, explain_compare, explain_partitions, player, resources, state
 from ui.text import md, safe_filename
 
 STEP_KEY = "step"
@@ -403,6 +403,8 @@ def result_section(exp: Explanation, key: str, clf: Classifier | None = None) ->
     step_through(exp, key, clf)
     st.divider()
     whatif_section(exp, key, clf)
+    st.divider()
+    explain_partitions.partitions_section(exp, key, clf)
     st.divider()
     explain_compare.compare_section(exp, key, clf)
     st.divider()

@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "scorecard_job": None,  # key of this session's scorecard job
     "run_key": None,  # the finished run shown on the Explain page
     "step_run": None,  # the run whose step the player holds
+    "partition_jobs": (),  # keys of this session's partition-comparison searches
     "upload_times": (),  # when this session uploaded photos (the public demo's hourly limit)
 }
 

@@ -103,3 +103,12 @@ def test_the_flip_helper_reports_what_it_found():
     shown = texts(at)
     assert "makes the model predict Egyptian cat" in shown and "checked with a forward pass" in shown
     assert param(at, "shown") is not None
+
+
+def test_the_partition_comparison_offers_the_missing_partitions():
+    at = open_run(CAT)
+    assert "Does the partition matter?" in texts(at)
+    assert at.multiselect(key="partition_choices").value == ["SLICO, about 36 regions", "SEEDS, about 49 regions"]
+    assert at.button(key="partition_run").label == "Explain on 2 more partitions"
+    at.multiselect(key="partition_choices").set_value(["Grid 6 × 6"]).run()
+    assert at.button(key="partition_run").label == "Explain on 1 more partition"

@@ -205,3 +205,41 @@ def test_slides_and_explain_refuse_bad_arguments(tmp_path, monkeypatch, capsys):
     assert ".mp4 or .gif" in capsys.readouterr().err
     assert cli.main(["explain", str(tmp_path / "x.jpg"), "--label", "1"]) == 2
     assert "--out FOLDER, --save-run, or both" in capsys.readouterr().err
+
+
+# -- does the partition matter? --------------------------------------------------------------------
+
+
+def test_partition_agreement_is_known_by_hand():
+    from explainer import agreement
+
+    clf = make_classifier(RegionSumModel(grid_labels(16, 2), [3.0, 2.0, 1.0, -4.5]), 2)
+    coarse = explain(clf, WHITE, grid_labels(16, 2), 1, pending=2)
+    fine = explain(clf, WHITE, grid_labels(16, 4), 1, pending=2)  # 16 cells inside the same 4 quadrants
+    same = agreement.compare(coarse, coarse)
+    assert same.spearman == pytest.approx(1.0) and same.subset_iou == 1.0 and not same.only_first.any()
+    pair = agreement.compare(coarse, fine)
+    assert -1.0 <= pair.spearman <= 1.0 and 0.0 <= pair.subset_iou <= 1.0
+    # By hand: IoU of the two minimal subsets' pixel masks.
+    a, b = agreement.subset_mask(coarse), agreement.subset_mask(fine)
+    assert pair.subset_iou == pytest.approx((a & b).sum() / (a | b).sum())
+    assert np.array_equal(pair.only_first, a & ~b) and np.array_equal(pair.only_second, b & ~a)
+    # A reversed order on the same partition anti-correlates perfectly.
+    flipped = explain(clf, WHITE, grid_labels(16, 2), 1, pending=2)
+    object.__setattr__(flipped, "order", coarse.order[::-1].copy())
+    assert agreement.compare(coarse, flipped).spearman == pytest.approx(-1.0)
+    image = agreement.disagreement_image(WHITE, pair)
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+
+
+def test_runs_of_different_images_or_targets_are_not_compared():
+    from explainer import agreement
+
+    clf, labels = additive([3.0, 2.0, 1.0, -4.5])
+    a = explain(clf, WHITE, labels, 1, pending=2)
+    b = explain(clf, np.full((16, 16, 3), 100, np.uint8), labels, 1, pending=2)
+    c = explain(clf, WHITE, labels, 0, pending=2)
+    with pytest.raises(agreement.AgreementError, match="different images"):
+        agreement.compare(a, b)
+    with pytest.raises(agreement.AgreementError, match="different classes"):
+        agreement.compare(a, c)
