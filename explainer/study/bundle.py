@@ -109,12 +109,8 @@ def write_folder(files: Mapping[str, bytes], out: str | Path) -> Path:
     """Write the bundle into ``out`` (created if missing). A folder that holds anything but an
     earlier bundle is refused, so nothing else is ever overwritten; an earlier bundle's files
     are replaced (none of its stimuli is left behind)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise StudyError(f"{out} is a file; give a folder for the study")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / "study.json").is_file() or not (out / CHECKSUMS).is_file():
-            raise StudyError(f"{out} is not empty and holds no earlier study: choose an empty or new folder")
+    out = check_output(out)
+    if out.is_dir():
         for child in out.iterdir():
             if child.is_dir():
                 shutil.rmtree(child)
@@ -124,6 +120,21 @@ def write_folder(files: Mapping[str, bytes], out: str | Path) -> Path:
         target = out / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(files[path])
+    return out
+
+
+def check_output(out: str | Path) -> Path:
+    """The bundle folder, checked before any work: new, empty, or an earlier bundle (replaced).
+
+    Raises:
+        StudyError: a file, or a folder that holds anything but an earlier bundle.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StudyError(f"{out} is a file; give a folder for the study")
+    earlier = (out / "study.json").is_file() and (out / CHECKSUMS).is_file()
+    if out.is_dir() and any(out.iterdir()) and not earlier:
+        raise StudyError(f"{out} is not empty and holds no earlier study: choose an empty or new folder")
     return out
 
 
@@ -169,6 +180,7 @@ __all__ = [
     "ANSWER_COLUMNS",
     "CHECKSUMS",
     "MANIFEST_COLUMNS",
+    "check_output",
     "checksums",
     "csv_text",
     "json_text",
