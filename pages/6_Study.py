@@ -45,7 +45,10 @@ def _settings(clf, scan) -> tuple[StudyOptions | None, RegionSpec | None]:
             "Correct images (controls)", 0, 10_000, min(4, right), key="study_correct", persist_state="session"
         ),
     }
-    values["seed"] = _widget("seed", c3)
+    seed = StudyOptions.field("seed")
+    values["seed"] = c3.number_input(
+        "Seed", 0, int(seed.spec.high or 2**31 - 1), 0, key="study_seed", help=seed.spec.help, persist_state="session"
+    )
     with st.expander("Filters: class, confusion, confidence, or an explicit list", icon=":material/filter_alt:"):
         f1, f2 = st.columns(2)
         for index, name in enumerate(("classes", "confusion", "min_confidence", "max_confidence")):

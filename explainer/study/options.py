@@ -71,8 +71,21 @@ class StudyOptions(Options):
         order=2,
         help="The class explained: predicted, true, or topk (the distinction task's candidates).",
     )
-    k: int = option(4, low=2, high=10, order=2, help="Options per trial in the distinction and guess tasks.")
-    fill: str = option(LOOKS[0], choices=LOOKS, order=3, help="How hidden pixels look: black, grey, blur or dimmed.")
+    k: int = option(
+        4,
+        low=2,
+        high=10,
+        order=2,
+        label="options per trial",
+        help="Options per trial in the distinction and guess tasks.",
+    )
+    fill: str = option(
+        LOOKS[0],
+        choices=LOOKS,
+        order=3,
+        label="hidden pixels",
+        help="How hidden pixels look: black, grey, blur or dimmed.",
+    )
     outline: bool = option(False, order=3, help="Outline the revealed regions (yellow).")
     size: int = option(224, low=16, high=1024, unit="px", order=3, help="Side of every stimulus in pixels.")
     task: str = option(TASKS[0], choices=TASKS, order=4, help="agreement, distinction or guess (guess the label).")
