@@ -191,7 +191,9 @@ def candidates(probs: np.ndarray, true: int, k: int) -> list[int]:
 def guess_options(probs: np.ndarray, true: int, pred: int, k: int) -> list[int]:
     """The guess task's k labels: the model's label and the next most likely classes (not the
     true one, which the participant is shown, unless the model got it right)."""
-    others = [int(c) for c in np.argsort(-probs, kind="stable") if c != pred and (c != true or c == pred)]
+    others = [int(c) for c in np.argsort(-probs, kind="stable") if c != pred and c != true]
+    if len(others) < k - 1:
+        raise StudyError(f"{k} options per trial need at least {k + 1} classes; the model has {len(probs)}")
     return [pred] + others[: k - 1]
 
 

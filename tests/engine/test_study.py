@@ -314,3 +314,55 @@ def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys)
     assert "not empty" in capsys.readouterr().err and (tmp_path / "c" / "mine.txt").exists()
     with pytest.raises(StudyError):
         StudyOptions(task="agreement", target="topk").check()
+
+
+@pytest.mark.parametrize("look", ["black", "grey", "blur", "dimmed"])
+def test_hidden_pixels_equal_the_fill_and_shown_pixels_the_view(look):
+    from explainer.study.rendering import fill_look, stimulus
+
+    view = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    mask = np.zeros((16, 16), bool)
+    mask[2:9, 4:12] = True
+    out = stimulus(view, mask, look, 16)
+    assert np.array_equal(out[mask], view[mask])
+    assert np.array_equal(out[~mask], fill_look(view, look)[~mask])
+    expected = {"black": 0, "grey": 128}.get(look)
+    if expected is not None:
+        assert (out[~mask] == expected).all()
+    big = stimulus(view, mask, look, 48)  # another size: the mask by nearest neighbour, no mixed pixel
+    assert big.shape == (48, 48, 3) and big.dtype == np.uint8
+    assert np.array_equal(big[6:27, 12:36][..., 0] >= 0, np.ones((21, 24), bool))
+    outlined = stimulus(view, mask, look, 16, outline=True)
+    assert (outlined != out).any() and np.array_equal(outlined[~mask], out[~mask])  # the outline is inside
+
+
+def test_guess_task_with_a_registry_method_as_condition(tiny):
+    with pytest.raises(StudyError, match="at least 4 classes"):  # the true label is never an option
+        build(tiny, task="guess", conditions="ablation,random", lists=2, k=3, mistakes=2, correct=2)
+    bundle = build(tiny, task="guess", conditions="ablation,random", lists=2, k=2, mistakes=1, correct=1)
+    manifest = {r["file"]: r for r in rows(bundle.files["manifest.csv"])}
+    answers = rows(bundle.files["answer_key.csv"])
+    clf = tiny[0]
+    for trials, name in zip(bundle.lists, ("list_01", "list_02")):
+        key = [r for r in answers if r["list"] == name]
+        for trial, answer in zip(trials, key):
+            shown = manifest[trial["stimulus"]]
+            assert trial["shown_label"] == shown["true_name"]  # the guess task shows the true label
+            labels = [trial[f"option_{i}"] for i in (1, 2)]
+            assert len(set(labels)) == 2 and set(labels) <= set(clf.class_names)
+            assert shown["true_name"] not in labels or shown["correct"] == "true"
+            assert labels[int(answer["answer"]) - 1] == shown["predicted_name"]
+    ablation = [r for r in manifest.values() if r["condition"] == "ablation"]
+    assert ablation and all("/" in r["run_key"] for r in ablation)  # kept in the method store
+
+
+def test_true_target_and_between_lists_can_be_rebuilt_from_study_toml(tiny, tmp_path):
+    bundle = build(tiny, target="true", conditions="lima,none", lists=2, mistakes=2, correct=0, design="between")
+    manifest = rows(bundle.files["manifest.csv"])
+    assert all(r["target_class"] == r["true_class"] for r in manifest)
+    (tmp_path / "study.toml").write_bytes(bundle.files["study.toml"])
+    again = load_toml(tmp_path / "study.toml")
+    clf, image_set, scanned, runs = tiny
+    regions = RegionSpec(again.regions, resolve_options(again.regions, **(again.params or {})))
+    rebuilt = build_study(again.options, clf, image_set, regions, scan_result=scanned, runs=runs)
+    assert rebuilt.files == bundle.files
