@@ -114,12 +114,13 @@ def build_lists(
         order = seeded_rng(options.seed, "order", list_index).permutation(len(row))
         main = [row[i] for i in order]
         sequence: list[tuple[str, SelectedImage, Cell]] = [("practice", im, practice_cell) for im in practice]
-        spots = {round((m + 1) * len(main) / (len(checks) + 1)): m for m in range(len(checks))}
+        # Check m goes before main trial round((m + 1)·n / (checks + 1)): evenly spaced, none lost
+        # when several land on the same place (few main trials).
+        spots = [round((m + 1) * len(main) / (len(checks) + 1)) for m in range(len(checks))]
         for place, (im, cell) in enumerate(main):
-            if place in spots:
-                sequence.append(("check", checks[spots[place]], check_cell))
+            sequence += [("check", checks[m], check_cell) for m, spot in enumerate(spots) if spot == place]
             sequence.append(("main", im, cell))
-        sequence += [("check", checks[m], check_cell) for p, m in sorted(spots.items()) if p >= len(main)]
+        sequence += [("check", checks[m], check_cell) for m, spot in enumerate(spots) if spot >= len(main)]
         answers: dict[str, list[int]] = {}
         if with_options:
             for kind in ("practice", "main", "check"):

@@ -366,3 +366,15 @@ def test_true_target_and_between_lists_can_be_rebuilt_from_study_toml(tiny, tmp_
     regions = RegionSpec(again.regions, resolve_options(again.regions, **(again.params or {})))
     rebuilt = build_study(again.options, clf, image_set, regions, scan_result=scanned, runs=runs)
     assert rebuilt.files == bundle.files
+
+
+def test_every_check_and_practice_trial_is_placed(tiny):
+    from explainer.study.design import build_lists
+    from explainer.study.selection import select_images
+
+    _, image_set, scanned, _ = tiny
+    options = StudyOptions(mistakes=1, correct=0, conditions="random", budgets="0.5", lists=1, practice=2, checks=3)
+    trials = build_lists(select_images(image_set, scanned, options), options, ["random"], [0.5])[0]
+    assert Counter(t.trial_type for t in trials) == {"practice": 2, "main": 1, "check": 3}
+    assert [t.trial_type for t in trials[:2]] == ["practice", "practice"]
+    assert [t.position for t in trials] == list(range(1, 7))
