@@ -53,7 +53,7 @@ from explainer.study.options import (
     StudyOptions,
     dump_toml,
 )
-from explainer.study.rendering import contact_sheet, png_bytes, resize_rgb, stimulus
+from explainer.study.rendering import contact_sheet, decode_png, png_bytes, resize_rgb, stimulus
 from explainer.study.selection import SelectedImage, seeded_rng, select_images
 
 FORMAT = "lima-lens/study/1"
@@ -524,9 +524,7 @@ def _assemble(
         ]
         for st in ordered
     ]
-    from explainer.study.rendering import _decode
-
-    files["contact_sheet.png"] = png_bytes(contact_sheet([_decode(st.png) for st in ordered], captions))
+    files["contact_sheet.png"] = png_bytes(contact_sheet([decode_png(st.png) for st in ordered], captions))
     files[files_.CHECKSUMS] = files_.checksums(files).encode()
     return StudyBundle(files, {st.stimulus_id: st for st in ordered}, list_rows, answers, study)
 

@@ -129,9 +129,18 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | Im
     return text + "…"
 
 
-__all__ = ["contact_sheet", "fill_look", "png_bytes", "png_chunks", "resize_mask", "resize_rgb", "stimulus"]
+__all__ = [
+    "contact_sheet",
+    "decode_png",
+    "fill_look",
+    "png_bytes",
+    "png_chunks",
+    "resize_mask",
+    "resize_rgb",
+    "stimulus",
+]
 
 
-def _decode(png: bytes) -> np.ndarray:
+def decode_png(png: bytes) -> np.ndarray:
     """PNG bytes -> H×W×3 uint8."""
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
