@@ -17,6 +17,7 @@ from explainer.regions import REGION_METHODS, RegionSpec
 from explainer.study import StudyBundle, StudyOptions, iter_build_study
 from explainer.study.build import study_config_json
 from explainer.study.options import AREA_MATCHED_RANDOM, MINIMAL, NO_EXPLANATION
+from explainer.study.selection import select_images
 from ui import components, forms, page, resources, sidebar, state
 from ui.text import md, md_message, safe_filename
 
@@ -242,6 +243,18 @@ def main() -> None:
     components.show_outcome(JOB_KEY)
     job = components.job_panel(JOB_KEY)
     if options is not None and regions is not None:
+        try:  # the images are chosen from the scan at once, so a shortfall shows before any work
+            chosen = select_images(image_set, scan, options)
+        except LimaError as exc:
+            st.error(md_message(exc))
+            return
+        main_images = [c for c in chosen if c.role == "main"]
+        wrong = sum(1 for c in main_images if not c.correct)
+        st.caption(
+            f"{len(main_images)} images ({wrong} mistakes, {len(main_images) - wrong} correct), "
+            f"{options.practice} practice and {options.checks} check trials per list, {options.lists} lists. "
+            "Saved explanations are reused; the others are computed in the background."
+        )
         st.button(
             "Build the study",
             type="primary",

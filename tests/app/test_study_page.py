@@ -22,12 +22,16 @@ def test_study_page_builds_previews_and_offers_the_bundle():
     # No search needed: the random control matches the budget when no ranked method is chosen.
     at.multiselect(key="study_conditions").set_value(["random", "none"])
     at.multiselect(key="study_budgets").set_value(["0.25"])
+    at.number_input(key="study_mistakes").set_value(99).run()  # more than the set has: said at once
+    assert any("asks for 99 mistakes" in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "study_build"]
     at.number_input(key="study_mistakes").set_value(2)
     at.number_input(key="study_correct").set_value(2)
     at.selectbox(key="study_regions").set_value("grid")
     at.slider(key="study_lists").set_value(2)
     at.run()
     assert not at.error, [e.value for e in at.error]
+    assert any("4 images (2 mistakes, 2 correct)" in c.value for c in at.caption)
     at.button(key="study_build").click().run()
     at = wait_until(at, lambda a: any(m.label == "Stimuli" for m in a.metric))
     metrics = {m.label: m.value for m in at.metric}
