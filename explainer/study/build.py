@@ -484,7 +484,10 @@ def _assemble(
             "task": options.task,
             "design": options.design,
             "lists": options.lists,
-            "search": SearchOptions(fill=SEARCH_FILL[options.fill]).to_dict(),
+            # The explanations' settings (lima searches bidirectionally, smdl greedily; both fill with this).
+            "search_settings": {
+                k_: v for k_, v in SearchOptions(fill=SEARCH_FILL[options.fill]).to_dict().items() if k_ != "search"
+            },
             "random_matches": "lima" if "lima" in conditions else "the first ranked condition, else the budget",
         },
         "regions": regions.to_dict(),
