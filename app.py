@@ -101,6 +101,11 @@ def main() -> None:
         label="Scorecard: LiMA against Grad-CAM, RISE, LIME, KernelSHAP and others on the same regions",
         icon=":material/leaderboard:",
     )
+    st.page_link(
+        page.STUDY_PAGE,
+        label="Study: stimuli, counterbalanced lists and answer key for a human study of explanations",
+        icon=":material/groups:",
+    )
 
 
 page.render("Home", main)

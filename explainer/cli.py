@@ -1,4 +1,4 @@
-"""Command line: ``python -m explainer {explain,scan,regions,evaluate,bench}`` (also installed as ``lima``).
+"""Command line: ``python -m explainer {explain,scan,regions,evaluate,bench,study}`` (also installed as ``lima``).
 
 The search flags (``--search``, ``--pending``, ``--weights``, ``--fill``, ``--tolerance``) are
 generated from :class:`explainer.config.SearchOptions`, region parameters (``--param
@@ -326,7 +326,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
     p.add_argument("--json", help="write the results as JSON here")
     _add_model_args(p)
+    _add_study_parser(sub)
     return parser
+
+
+def _add_study_parser(sub) -> None:
+    from explainer.study import StudyOptions
+
+    p = sub.add_parser("study", help="stimuli, lists and answer key for a human study of explanations")
+    p.add_argument("source", nargs="?", help="a folder, a label list, a CSV or 'demo' (or 'set' in --config)")
+    p.add_argument("--config", help="a study.toml with the same names as these flags (flags override it)")
+    add_option_flags(p, StudyOptions)
+    p.add_argument("--regions", help=_region_help().removesuffix(", or a LABELS.npy file") + " (default slico)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="region parameter")
+    p.add_argument(
+        "--out", required=True, help="the bundle folder (new, empty, or an earlier bundle); a zip goes beside it"
+    )
+    p.add_argument("--quiet", action="store_true")
+    _add_model_args(p)
 
 
 # -- the commands ------------------------------------------------------------------------------------------------
@@ -562,6 +579,65 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _run_study(args) -> int:
+    from explainer.errors import RegionError
+    from explainer.regions import REGION_METHODS, RegionSpec
+    from explainer.scan import ScanCache, scan
+    from explainer.study import StudyOptions, iter_build_study, load_toml
+    from explainer.study.bundle import check_output
+
+    base = load_toml(args.config) if args.config else None
+    options = base.options if base else StudyOptions()
+    given = {f.name: getattr(args, f.name) for f in StudyOptions.specs() if getattr(args, f.name, None) is not None}
+    if given:
+        parsed = StudyOptions.parse({k: v for k, v in given.items() if isinstance(v, str)})
+        options = options.replace(**{k: (getattr(parsed, k) if isinstance(v, str) else v) for k, v in given.items()})
+    options.check()
+    source = args.source or (base.image_set if base else None)
+    if not source:
+        raise UsageError("name the image set (SET, or set = ... in --config)")
+    method = args.regions or (base.regions if base and base.regions else "slico")
+    params = {**((base.params or {}) if base else {})}
+    spec = REGION_METHODS.get(method)
+    pairs = parse_pairs(args.param, "--param", RegionError, split_commas=False)
+    region_options = spec.options.from_mapping(params, context=f" for region method {method!r}")
+    if pairs:
+        parsed_pairs = spec.options.parse(pairs)
+        region_options = region_options.replace(**{k: getattr(parsed_pairs, k) for k in pairs})
+    region = RegionSpec(method, region_options)
+    out = check_output(_output_folder(args.out))
+    clf = _load_model(args)
+    image_set = _open_set(source, clf)
+    scans = ScanCache()
+    scanned = scans.get(clf, image_set)
+    if scanned is None:
+        scanned = scan(clf, image_set)
+        scans.put(clf, image_set, scanned)
+    line = _ProgressLine(args.quiet)
+    bundle = None
+    for progress in iter_build_study(options, clf, image_set, region, scan_result=scanned):
+        line.update(progress)
+        bundle = progress.result
+    line.close()
+    assert bundle is not None
+    bundle.write(out)
+    zip_path = out.with_name(out.name + ".zip")
+    zip_path.write_bytes(bundle.zip())
+    match = bundle.study["area_matching"]
+    stats = bundle.stats
+    print(
+        f"{stats['stimuli']} stimuli, {options.lists} lists of {bundle.study['counts']['trials_per_list']} trials "
+        f"({options.task}, {options.design}-subject), {stats['searched']} explanations computed, "
+        f"{stats['reused']} reused, {stats['seconds']:.1f} s; written to {out} and {zip_path}"
+    )
+    if match["n"]:
+        print(
+            f"random control vs reference area: |delta| mean {match['mean_abs_delta']:.4f}, "
+            f"max {match['max_abs_delta']:.4f} over {match['n']} stimuli"
+        )
+    return 0
+
+
 COMMANDS = {
     "explain": cmd_explain,
     "slides": cmd_slides,
@@ -569,6 +645,7 @@ COMMANDS = {
     "regions": cmd_regions,
     "evaluate": cmd_evaluate,
     "bench": cmd_bench,
+    "study": _run_study,
 }
 
 

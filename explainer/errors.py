@@ -51,3 +51,7 @@ class StoreError(LimaError, OSError):
 
 class UsageError(LimaError, ValueError):
     """A command-line argument is invalid (a format, an output folder)."""
+
+
+class StudyError(LimaError, ValueError):
+    """A study cannot be built as configured: too few images, a design that cannot balance, bad settings."""

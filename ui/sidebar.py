@@ -133,6 +133,7 @@ def _navigation() -> None:
     st.page_link(page.EXPLAIN_PAGE, label="Explain", icon=":material/frame_inspect:")
     st.page_link(page.RUNS_PAGE, label="Saved runs", icon=":material/history:")
     st.page_link(page.SCORECARD_PAGE, label="Scorecard", icon=":material/leaderboard:")
+    st.page_link(page.STUDY_PAGE, label="Study", icon=":material/groups:")
     st.divider()
 
 

@@ -39,19 +39,32 @@ def test_an_old_share_link_opens_the_run_and_step_on_a_fresh_server(browser, fre
     assert page.get_by_text("Chelsea the cat").first.is_visible()
     # The sidebar is the app's own (Home, Find errors, Explain, Saved runs), not the legacy list.
     nav = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").all_inner_texts()
-    assert [n.strip().splitlines()[-1] for n in nav] == ["Home", "Find errors", "Explain", "Saved runs", "Scorecard"]
+    assert [n.strip().splitlines()[-1] for n in nav] == [
+        "Home",
+        "Find errors",
+        "Explain",
+        "Saved runs",
+        "Scorecard",
+        "Study",
+    ]
     assert page.locator("[data-testid='stSidebarNavItems']").count() == 0  # no legacy page list
     screenshot(page, "old_link_fresh_server")
     ctx.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/Find_errors", "/Explain", "/Runs"])
+@pytest.mark.parametrize("path", ["/", "/Find_errors", "/Explain", "/Runs", "/Study"])
 def test_every_page_url_works_on_its_own(browser, fresh_server, path):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     page.goto(fresh_server + path)
     wait_for_run(page)
-    heading = {"/": "LiMA Lens", "/Find_errors": "Find errors", "/Explain": "Explain", "/Runs": "Saved runs"}[path]
+    heading = {
+        "/": "LiMA Lens",
+        "/Find_errors": "Find errors",
+        "/Explain": "Explain",
+        "/Runs": "Saved runs",
+        "/Study": "Study",
+    }[path]
     assert page.get_by_role("heading", name=heading).first.is_visible()
     assert page.locator("[data-testid='stException']").count() == 0
     ctx.close()
