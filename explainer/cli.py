@@ -109,8 +109,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-pickle", action="store_true", help="allow checkpoint: files (unpickling runs code)")
     p.add_argument("--prompt", help="CLIP prompt template, {} marks the class name (default: 'a photo of a {}.')")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=int, default=0, help="images per forward pass (default: chosen for the device)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="CUDA only")
+    p.add_argument(
+        "--batch-size", type=int, default=0, help="images per forward pass (default: chosen for the backend and device)"
+    )
+    from explainer.backends import RuntimeOptions
+
+    add_option_flags(p, RuntimeOptions)  # --backend, --precision
 
 
 def _load_model(args):
@@ -121,16 +125,26 @@ def _load_model(args):
     if args.class_names and "class_names" not in source.inputs.names():
         raise UsageError(f"--class-names is for models that bring their own classes, not {args.model}")
 
+    from explainer.backends import RuntimeOptions
+
+    runtime = options_from_args(RuntimeOptions, args)
     extras = {"template": args.prompt} if getattr(args, "prompt", None) else {}
     return load_classifier(
         args.model,
         device=args.device,
         class_names=args.class_names,
         allow_pickle=args.allow_pickle,
-        precision=args.precision,
+        precision=runtime.precision,
         batch_size=args.batch_size,
+        backend=runtime.backend,
         **extras,
     )
+
+
+def _runs_with(clf) -> str:
+    from explainer.backends import runs_with
+
+    return runs_with(clf)
 
 
 def _region_help() -> str:
@@ -343,7 +357,7 @@ def cmd_explain(args) -> int:
     n = int(labels.max()) + 1
     line.note(
         f"{n} regions: up to {forward_pass_count(n, options.search, options.pending):,} forward passes "
-        f"with {clf.id} on {clf.device}"
+        f"with {clf.id} on {clf.device} ({_runs_with(clf)})"
     )
     result = None
     for progress in iter_search(
