@@ -324,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
     p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
     p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument(
+        "--backends",
+        metavar="NAMES",
+        help="compare these backends side by side in one run, e.g. torch,onnxruntime (ratios to the first)",
+    )
     _add_model_args(p)
     return parser
 
@@ -451,12 +456,43 @@ def cmd_bench(args) -> int:
         raise SearchError(f"--regions takes positive region counts, got {args.regions!r}")
     options = options_from_args(SearchOptions, args)
     json_out = _output_file(args.json, "--json")
+    if args.backends:
+        return _bench_backends(args, counts, options, json_out)
     clf = _load_model(args)
     result = run_bench(
         clf, clf.view(skimage.data.chelsea()), counts, options.search, options.pending, reference=not args.no_reference
     )
     if args.scan:
         result["scan"] = scan_bench(clf, _open_set(args.scan, clf))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+def _bench_backends(args, counts: list[int], options, json_out) -> int:
+    import skimage.data
+
+    from explainer.backends import BACKENDS
+    from explainer.bench import compare_backends
+
+    names = [n.strip() for n in args.backends.split(",") if n.strip()]
+    for name in names:
+        BACKENDS.get(name)  # unknown names fail before any work
+
+    def load(name: str):
+        args.backend = name
+        return _load_model(args)
+
+    first = load(names[0])
+    result = compare_backends(
+        load,
+        names,
+        first.view(skimage.data.chelsea()),
+        counts,
+        options.search,
+        options.pending,
+        scan_set=_open_set(args.scan, first) if args.scan else None,
+    )
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0

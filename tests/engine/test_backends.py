@@ -140,3 +140,9 @@ def test_lite0_through_onnxruntime_matches_pytorch(lite0, lite0_ort, chelsea_vie
     views = np.stack([chelsea_view, chelsea_view // 2, np.zeros_like(chelsea_view)])
     assert np.abs(lite0_ort.predict(views) - lite0.predict(views)).max() < 1e-5
     assert lite0_ort.describe()["runtime"]["embeddings"] is True
+
+
+def test_bench_refuses_an_unknown_backend_before_any_work(capsys):
+    rc = cli.main(["bench", "--backends", "torch,tensorrt", "--regions", "4"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "tensorrt" in err[0]
