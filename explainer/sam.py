@@ -124,14 +124,15 @@ class SamOptions(RegionOptions):
         }
 
 
-# A laptop's CPU: 12×12 prompts in 3 decoder batches instead of 32×32 in 16 (the encoder costs
-# the same; see the README's SAM timings). The default is SAM's own grid.
-SAM_CPU_PRESET = SamOptions(points_per_side=12, points_per_batch=64)
+# A laptop's CPU: 12×12 prompts instead of 32×32 (3 decoder batches instead of 16; the encoder
+# costs the same), and SAM's masks at 448 px (the decoder's per-mask work, upscaling, stability
+# scores and run-length encoding, grows with the pixels; the regions land on a 224-px view anyway).
+SAM_CPU_PRESET = SamOptions(points_per_side=12, points_per_batch=64, resolution=448)
 
 
 def sam_cost_s(options: SamOptions, device: str = "cpu", cached: bool = False) -> float:
-    """Predicted seconds of one SAM run with ``options`` (vit_b), from the per-stage constants
-    measured on this project's 2-core CPU (see SAM_STAGE_SECONDS); a rough GPU figure otherwise."""
+    """Predicted seconds of one SAM vit_b run with ``options``, from the per-stage constants of
+    :data:`SAM_STAGE_SECONDS` (``cached``: the image embedding is already in the cache)."""
     stages = SAM_STAGE_SECONDS["cuda" if device.startswith("cuda") else "cpu"]
     prompts = options.points_per_side**2
     batches = -(-prompts // options.points_per_batch)
@@ -139,11 +140,13 @@ def sam_cost_s(options: SamOptions, device: str = "cpu", cached: bool = False) -
     return (0.0 if cached else stages["encoder_s"]) + decoder + prompts * stages["post_per_prompt_s"]
 
 
-# Seconds per stage of SAM vit_b, measured with random weights (scripts/sam_stages.py; timing does
-# not depend on the weights) on the project's 2-core CPU under the load noted in the README; the
-# CUDA row is a placeholder until scripts/gpu_check.sh runs on a GPU.
+# Seconds per stage of SAM vit_b with random weights (timing does not depend on the weights),
+# measured by scripts/sam_stages.py on the project's 2-core CPU while it was shared with other
+# work (load average ~15, so an idle 2-core machine is several times faster): encoder 197 s,
+# decoder 58 s per batch of 64 prompts (1024-px input), post-processing ~0 s. The CUDA row is an
+# estimate until scripts/gpu_check.sh runs on a GPU.
 SAM_STAGE_SECONDS = {
-    "cpu": {"encoder_s": 20.0, "decoder_per_64_prompts_s": 0.6, "post_per_prompt_s": 0.002},
+    "cpu": {"encoder_s": 197.0, "decoder_per_64_prompts_s": 58.0, "post_per_prompt_s": 0.0},
     "cuda": {"encoder_s": 0.15, "decoder_per_64_prompts_s": 0.01, "post_per_prompt_s": 0.0002},
 }
 

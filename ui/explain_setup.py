@@ -117,7 +117,8 @@ def sam_cost_caption(options: SamOptions) -> str:
         f"SAM with these settings: about **{sam_cost_s(options, device):.0f} s** on {where} "
         f"(image encoder ~{stages['encoder_s']:.0f} s, once per image and then cached; "
         f"{prompts} prompts in {batches} decoder batches of {options.points_per_batch}). "
-        "Per-stage times measured with ViT-B on a 2-core CPU (README, SAM on a laptop)."
+        "Per-stage times of ViT-B measured on a busy 2-core CPU (load ~15; README, SAM on a laptop): "
+        "an idle machine is faster."
     )
 
 
