@@ -118,6 +118,9 @@ def test_run_keys_and_results_do_not_depend_on_the_backend():
     ref = explain(tiny(), tiny_view(), labels, 1, pending=3)
     fast = explain(use_backend(tiny(), "onnxruntime"), tiny_view(), labels, 1, pending=3)
     assert fast.model["backend"] == "onnxruntime" and ref.model["backend"] == "torch"
+    from explainer.export import provenance
+
+    assert provenance(fast)["backend"] == "onnxruntime" and provenance(ref)["backend"] == "torch"
     key = store.run_key(ref.model, ref.view, ref.labels, 1, ref.tracked, ref.config)
     assert key == store.run_key(fast.model, fast.view, fast.labels, 1, fast.tracked, fast.config)
     assert list(fast.order) == list(ref.order)
