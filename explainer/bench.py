@@ -250,3 +250,118 @@ def scan_bench(clf: Classifier, image_set, log=print) -> dict:
         f"({out['mistakes']} mistakes)"
     )
     return out
+
+
+# -- backends side by side -------------------------------------------------------------------------
+
+
+def first_explanation_s(load, backend: str, n_regions: int = 36, target: int | None = None) -> dict:
+    """The first demo explanation from a click: load the model (its export already cached), take
+    the first demo photo's view, SLICO regions (about ``n_regions``), and the full search.
+
+    Args:
+        load: ``load(backend) -> Classifier`` (a fresh load, as a new app process does).
+    """
+    from explainer.data import demo_set
+
+    start = time.perf_counter()
+    clf = load(backend)
+    loaded = time.perf_counter()
+    item = demo_set(clf.class_names).items[0]
+    view = clf.view(item.load())
+    labels, _ = slico_for_count(view, n_regions)
+    exp = explain(clf, view, labels, item.label if target is None else target)
+    done = time.perf_counter()
+    return {
+        "backend": clf.backend,
+        "regions": exp.n_regions,
+        "load_s": loaded - start,
+        "explain_s": done - loaded,
+        "total_s": done - start,
+    }
+
+
+def compare_backends(
+    load,
+    backends: list[str],
+    view: np.ndarray,
+    region_counts=(25, 49),
+    search: str = "bidirectional",
+    pending: int = 8,
+    target: int = 281,
+    scan_set=None,
+    log=print,
+    plain_seconds: float = 3.0,
+) -> dict:
+    """Every backend side by side in one run, interleaved (so the machine's drift hits all alike).
+
+    For each backend: the plain batched throughput, and for each region count the time per
+    explanation, forward passes per second inside the search vs plain, and peak memory; the
+    scan throughput of ``scan_set`` (optional); the first demo explanation from a click. Ratios
+    are against the first backend (``torch`` first gives speed-ups over PyTorch).
+
+    Args:
+        load: ``load(backend) -> Classifier`` for a backend name.
+    """
+    clfs = {name: load(name) for name in backends}
+    for name, clf in clfs.items():
+        log(f"{name}: {clf.backend_note} · {clf.batch_size} images a batch")
+    out: dict = {
+        "model": next(iter(clfs.values())).id,
+        "device": device_label(next(iter(clfs.values())).device),
+        "load_average": list(os.getloadavg()),
+        "backends": {
+            n: {"runs": clf.backend, "note": clf.backend_note, "batch_size": clf.batch_size} for n, clf in clfs.items()
+        },
+        "rows": [],
+    }
+    sweep: dict[str, dict[int, float]] = {name: {} for name in backends}
+    for b in (8, 16, 32):  # the batch size each backend runs fastest at (interleaved)
+        for name, clf in clfs.items():
+            sweep[name][b] = measure_throughput(clf, b, seconds=plain_seconds / 2)
+    out["plain_by_batch_size"] = sweep
+    log(
+        "plain images/s by batch size: "
+        + " | ".join(f"{name} " + ", ".join(f"{b}: {r:.0f}" for b, r in sweep[name].items()) for name in backends)
+    )
+    base = backends[0]
+    for n in region_counts:
+        row: dict = {"requested": n}
+        for name, clf in clfs.items():
+            r = bench_one(clf, view, n, search, pending, target, plain_seconds)
+            row["regions"] = r.regions
+            row[name] = asdict(r)
+        for name in backends[1:]:
+            row[f"speedup_{name}"] = row[base]["seconds"] / row[name]["seconds"]
+        out["rows"].append(row)
+        log(
+            f"N={row['regions']:3d}: "
+            + " | ".join(
+                f"{name} {row[name]['seconds']:.2f} s ({row[name]['search_rate']:.0f} passes/s in search vs "
+                f"{row[name]['plain_rate']:.0f} plain, ratio {row[name]['ratio']:.2f}, "
+                f"peak {row[name]['peak_mib']:.0f} MiB)"
+                for name in backends
+            )
+            + "".join(f" -> {name} {row[f'speedup_{name}']:.2f}x" for name in backends[1:])
+        )
+    if scan_set is not None:
+        scans = {name: scan_bench(clf, scan_set, log=lambda _line: None) for name, clf in clfs.items()}
+        out["scan"] = scans
+        log(
+            f"scan of {scan_set.name}: "
+            + " | ".join(f"{name} {s['images_per_s']:.1f} images/s" for name, s in scans.items())
+            + "".join(
+                f" -> {name} {scans[name]['images_per_s'] / scans[base]['images_per_s']:.2f}x" for name in backends[1:]
+            )
+        )
+    firsts = {name: first_explanation_s(load, name) for name in backends}
+    out["first_demo_explanation"] = firsts
+    log(
+        "first demo explanation (load + view + SLICO ~36 regions + search): "
+        + " | ".join(
+            f"{name} {f['total_s']:.1f} s (load {f['load_s']:.1f}, {f['regions']} regions)"
+            for name, f in firsts.items()
+        )
+    )
+    out["load_average_after"] = list(os.getloadavg())
+    return out

@@ -109,8 +109,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-pickle", action="store_true", help="allow checkpoint: files (unpickling runs code)")
     p.add_argument("--prompt", help="CLIP prompt template, {} marks the class name (default: 'a photo of a {}.')")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=int, default=0, help="images per forward pass (default: chosen for the device)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="CUDA only")
+    p.add_argument(
+        "--batch-size", type=int, default=0, help="images per forward pass (default: chosen for the backend and device)"
+    )
+    from explainer.backends import RuntimeOptions
+
+    add_option_flags(p, RuntimeOptions)  # --backend, --precision
 
 
 def _load_model(args):
@@ -121,16 +125,26 @@ def _load_model(args):
     if args.class_names and "class_names" not in source.inputs.names():
         raise UsageError(f"--class-names is for models that bring their own classes, not {args.model}")
 
+    from explainer.backends import RuntimeOptions
+
+    runtime = options_from_args(RuntimeOptions, args)
     extras = {"template": args.prompt} if getattr(args, "prompt", None) else {}
     return load_classifier(
         args.model,
         device=args.device,
         class_names=args.class_names,
         allow_pickle=args.allow_pickle,
-        precision=args.precision,
+        precision=runtime.precision,
         batch_size=args.batch_size,
+        backend=runtime.backend,
         **extras,
     )
+
+
+def _runs_with(clf) -> str:
+    from explainer.backends import runs_with
+
+    return runs_with(clf)
 
 
 def _region_help() -> str:
@@ -325,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
     p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
     p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument(
+        "--backends",
+        metavar="NAMES",
+        help="compare these backends side by side in one run, e.g. torch,onnxruntime (ratios to the first)",
+    )
     _add_model_args(p)
     _add_study_parser(sub)
     return parser
@@ -377,7 +396,7 @@ def cmd_explain(args) -> int:
     n = int(labels.max()) + 1
     line.note(
         f"{n} regions: up to {forward_pass_count(n, options.search, options.pending):,} forward passes "
-        f"with {clf.id} on {clf.device}"
+        f"with {clf.id} on {clf.device} ({_runs_with(clf)})"
     )
     result = None
     for progress in iter_search(
@@ -510,12 +529,43 @@ def cmd_bench(args) -> int:
         raise SearchError(f"--regions takes positive region counts, got {args.regions!r}")
     options = options_from_args(SearchOptions, args)
     json_out = _output_file(args.json, "--json")
+    if args.backends:
+        return _bench_backends(args, counts, options, json_out)
     clf = _load_model(args)
     result = run_bench(
         clf, clf.view(skimage.data.chelsea()), counts, options.search, options.pending, reference=not args.no_reference
     )
     if args.scan:
         result["scan"] = scan_bench(clf, _open_set(args.scan, clf))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+def _bench_backends(args, counts: list[int], options, json_out) -> int:
+    import skimage.data
+
+    from explainer.backends import BACKENDS
+    from explainer.bench import compare_backends
+
+    names = [n.strip() for n in args.backends.split(",") if n.strip()]
+    for name in names:
+        BACKENDS.get(name)  # unknown names fail before any work
+
+    def load(name: str):
+        args.backend = name
+        return _load_model(args)
+
+    first = load(names[0])
+    result = compare_backends(
+        load,
+        names,
+        first.view(skimage.data.chelsea()),
+        counts,
+        options.search,
+        options.pending,
+        scan_set=_open_set(args.scan, first) if args.scan else None,
+    )
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0

@@ -46,6 +46,8 @@ def provenance(exp: Explanation) -> dict:
         "forward_passes": exp.forward_passes,
         "wall_time_s": round(exp.wall_time_s, 3),
         "device": exp.device,
+        "backend": exp.model.get("backend", "torch"),  # runs saved before backends existed ran on PyTorch
+        "backend_note": exp.model.get("backend_note", ""),
         "created": exp.created,
         "versions": exp.versions,
     }

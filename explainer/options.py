@@ -191,6 +191,9 @@ class Options:
         known = {f.name: f for f in cls.specs()}
         for name, text in pairs.items():
             f = known.get(name)
+            if f is not None and f.kind == "choice" and isinstance(text, str) and text.strip() in f.spec.choices:
+                converted[name] = text.strip()  # a choice named "auto" or "none" is that choice, not None
+                continue
             converted[name] = _from_text(text, f.kind if f else "text")
         return cls.from_mapping(converted)
 

@@ -31,17 +31,21 @@ if TYPE_CHECKING:
     from segment_anything.modeling import Sam
 
 __all__ = [
+    "SAM_CPU_PRESET",
     "SAM_DOWNLOAD_HINT",
     "SAM_ENV_VAR",
     "SAM_MODEL_TYPES",
+    "SAM_STAGE_SECONDS",
     "SamOptions",
     "SamStatus",
     "find_sam_checkpoint",
     "generate_masks",
     "load_sam",
     "masks_to_labels",
+    "sam_cost_s",
     "sam_regions",
     "sam_status",
+    "shared_cache",
 ]
 
 SAM_ENV_VAR = "LIMA_SAM_CHECKPOINT"
@@ -75,6 +79,13 @@ class SamOptions(RegionOptions):
     points_per_side: int = option(
         32, low=4, high=64, step=1, help="Prompt points along each side (points_per_side² prompts)."
     )
+    points_per_batch: int = option(
+        64,
+        low=1,
+        high=1024,
+        step=1,
+        help="Prompt points the decoder runs at once (more = faster on a GPU, more memory; same masks).",
+    )
     pred_iou_thresh: float = option(
         0.88, low=0.0, high=1.0, step=0.01, help="Drop masks whose predicted IoU is below this."
     )
@@ -106,10 +117,38 @@ class SamOptions(RegionOptions):
         """The arguments of segment-anything's SamAutomaticMaskGenerator."""
         return {
             "points_per_side": self.points_per_side,
+            "points_per_batch": self.points_per_batch,
             "pred_iou_thresh": self.pred_iou_thresh,
             "stability_score_thresh": self.stability_score_thresh,
             "box_nms_thresh": self.box_nms_thresh,
         }
+
+
+# A laptop's CPU: 12×12 prompts instead of 32×32 (3 decoder batches instead of 16; the encoder
+# costs the same), and SAM's masks at 448 px (the decoder's per-mask work, upscaling, stability
+# scores and run-length encoding, grows with the pixels; the regions land on a 224-px view anyway).
+SAM_CPU_PRESET = SamOptions(points_per_side=12, points_per_batch=64, resolution=448)
+
+
+def sam_cost_s(options: SamOptions, device: str = "cpu", cached: bool = False) -> float:
+    """Predicted seconds of one SAM vit_b run with ``options``, from the per-stage constants of
+    :data:`SAM_STAGE_SECONDS` (``cached``: the image embedding is already in the cache)."""
+    stages = SAM_STAGE_SECONDS["cuda" if device.startswith("cuda") else "cpu"]
+    prompts = options.points_per_side**2
+    batches = -(-prompts // options.points_per_batch)
+    decoder = batches * stages["decoder_per_64_prompts_s"] * max(options.points_per_batch, 1) / 64
+    return (0.0 if cached else stages["encoder_s"]) + decoder + prompts * stages["post_per_prompt_s"]
+
+
+# Seconds per stage of SAM vit_b with random weights (timing does not depend on the weights),
+# measured by scripts/sam_stages.py on the project's 2-core CPU while it was shared with other
+# work (load average ~15, so an idle 2-core machine is several times faster): encoder 197 s,
+# decoder 58 s per batch of 64 prompts (1024-px input), post-processing ~0 s. The CUDA row is an
+# estimate until scripts/gpu_check.sh runs on a GPU.
+SAM_STAGE_SECONDS = {
+    "cpu": {"encoder_s": 197.0, "decoder_per_64_prompts_s": 58.0, "post_per_prompt_s": 0.0},
+    "cuda": {"encoder_s": 0.15, "decoder_per_64_prompts_s": 0.01, "post_per_prompt_s": 0.0002},
+}
 
 
 @dataclass(frozen=True)
@@ -316,7 +355,9 @@ def generate_masks(sam: Sam, image: np.ndarray, options: SamOptions | None = Non
         image: ``(H, W, 3)`` uint8 RGB image, any size.
         options: the generator settings (:class:`SamOptions`); keyword arguments are merged in
             (``points_per_side=8``), so both ``generate_masks(sam, img, SamOptions(...))`` and
-            ``generate_masks(sam, img, points_per_side=8)`` work.
+            ``generate_masks(sam, img, points_per_side=8)`` work. Also ``cache`` (an
+            :class:`explainer.sam_masks.EmbeddingCache`, None for none; default the shared one)
+            and ``timings`` (a :class:`explainer.sam_masks.SamTimings` filled with the stages).
 
     Returns:
         ``(H, W)`` bool masks, in SAM's output order (possibly empty).
@@ -327,14 +368,34 @@ def generate_masks(sam: Sam, image: np.ndarray, options: SamOptions | None = Non
     image = _check_rgb(image, "image")
     if kwargs.pop("output_mode", "binary_mask") != "binary_mask":
         raise RegionError("generate_masks needs output_mode='binary_mask' (one boolean mask per record)")
+    cache = kwargs.pop("cache", "default")
+    timings = kwargs.pop("timings", None)
     options = _merge(options, kwargs)
     import torch
-    from segment_anything import SamAutomaticMaskGenerator
 
-    generator = SamAutomaticMaskGenerator(sam, output_mode="binary_mask", **options.generator_kwargs())
+    from explainer.sam_masks import staged_generator
+
+    generator = staged_generator(
+        sam, shared_cache() if cache == "default" else cache, output_mode="binary_mask", **options.generator_kwargs()
+    )
     with torch.inference_mode():
         records = generator.generate(image)
+    if timings is not None:  # the caller's SamTimings receives this run's stages
+        timings.__dict__.update(generator.timings.__dict__)
     return [np.asarray(r["segmentation"], dtype=bool) for r in records]
+
+
+_CACHES: dict[str, Any] = {}
+
+
+def shared_cache() -> Any:
+    """The process's SAM embedding cache for the current cache folder (memory + disk)."""
+    from explainer.sam_masks import EmbeddingCache
+
+    folder = str(settings.current().cache_dir / "sam-embeddings")
+    if folder not in _CACHES:
+        _CACHES[folder] = EmbeddingCache(folder)
+    return _CACHES[folder]
 
 
 def _merge(options: SamOptions | None, kwargs: dict[str, Any]) -> SamOptions:

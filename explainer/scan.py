@@ -11,7 +11,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,10 +20,12 @@ from explainer import settings
 from explainer.data import ImageItem, ImageSet
 from explainer.errors import LimaError
 from explainer.models import Classifier
+from explainer.prefetch import prefetch
 from explainer.progress import eta_from_rate, run_to_end
 from explainer.store import write_atomic
 
 TOP_K = 5
+PREFETCH_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -177,14 +178,11 @@ def iter_scan(
     batches = [items[i : i + b] for i in range(0, len(items), b)]
     start, rows = time.perf_counter(), []
     yield ScanProgress(0, len(items), 0.0)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending = [pool.submit(_load_view, clf, it) for it in batches[0]] if batches else []
-        for n, batch in enumerate(batches):
-            loaded = [f.result() for f in pending]
-            if n + 1 < len(batches):  # decode the next batch while the model runs
-                pending = [pool.submit(_load_view, clf, it) for it in batches[n + 1]]
-            rows.extend(_rows_for(clf, batch, loaded))
-            yield ScanProgress(len(rows), len(items), time.perf_counter() - start)
+    # Decode two batches ahead while the model runs (decoding stops competing with inference).
+    loads = prefetch(lambda it: _load_view(clf, it), batches, ahead=PREFETCH_BATCHES, workers=workers)
+    for batch, loaded in zip(batches, loads):
+        rows.extend(_rows_for(clf, batch, loaded))
+        yield ScanProgress(len(rows), len(items), time.perf_counter() - start)
     result = ScanResult(
         image_set.name,
         image_set.fingerprint(),

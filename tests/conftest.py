@@ -10,6 +10,7 @@ import os
 import tempfile
 
 _CACHE = tempfile.mkdtemp(prefix="lima-tests-")
+os.environ["LIMA_CACHE_DIR"] = _CACHE  # e.g. ONNX exports of the models (explainer.backends)
 os.environ["LIMA_RUNS_DIR"] = os.path.join(_CACHE, "runs")
 os.environ["LIMA_SCANS_DIR"] = os.path.join(_CACHE, "scans")
 os.environ["LIMA_SAM_DIR"] = os.path.join(_CACHE, "sam")
@@ -21,10 +22,20 @@ from helpers import TINY_SOURCE, TinyCNN, grid_labels, make_classifier, tiny_vie
 
 @pytest.fixture(scope="session")
 def lite0():
-    """The real built-in EfficientNet-Lite0 on the CPU (loaded once)."""
+    """The real built-in EfficientNet-Lite0 on the CPU (loaded once), run by PyTorch: the
+    reference the parity tests compare against (the default backend, ``auto``, is ONNX Runtime
+    on the CPU; ``lite0_ort`` is that)."""
     from explainer import load_classifier
 
-    return load_classifier("efficientnet_lite0", device="cpu")
+    return load_classifier("efficientnet_lite0", device="cpu", backend="torch")
+
+
+@pytest.fixture(scope="session")
+def lite0_ort():
+    """The real built-in EfficientNet-Lite0 on the CPU run by ONNX Runtime (exported once)."""
+    from explainer import load_classifier
+
+    return load_classifier("efficientnet_lite0", device="cpu", backend="onnxruntime")
 
 
 @pytest.fixture(scope="session")

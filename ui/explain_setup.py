@@ -16,7 +16,7 @@ from explainer.errors import LimaError
 from explainer.objective import Weights
 from explainer.progress import Done
 from explainer.regions import REGION_METHODS, RegionSpec, propose_regions, region_stats
-from explainer.sam import SamOptions, sam_status
+from explainer.sam import SAM_CPU_PRESET, SAM_STAGE_SECONDS, SamOptions, sam_cost_s, sam_status
 from explainer.search import default_tracked, forward_pass_count, iter_search
 from explainer.source_view import source_view
 from ui import components, forms, public, resources, state
@@ -105,7 +105,25 @@ def _region_defaults(method: str):
     spec = REGION_METHODS.get(method)
     if method == "slico" and not resources.on_gpu():
         return spec.options().replace(region_size=CPU_SLICO_SIZE)
+    if method == "sam" and not resources.on_gpu():
+        return SAM_CPU_PRESET  # 12×12 prompts: a laptop's CPU segments in well under a minute
     return spec.options()
+
+
+def sam_cost_caption(options: SamOptions) -> str:
+    """What SAM will cost with these settings, and where the figure comes from."""
+    device = "cuda" if resources.on_gpu() else "cpu"
+    stages = SAM_STAGE_SECONDS[device]
+    prompts = options.points_per_side**2
+    batches = -(-prompts // options.points_per_batch)
+    where = "this CPU" if device == "cpu" else "the GPU"
+    return (
+        f"SAM with these settings: about **{sam_cost_s(options, device):.0f} s** on {where} "
+        f"(image encoder ~{stages['encoder_s']:.0f} s, once per image and then cached; "
+        f"{prompts} prompts in {batches} decoder batches of {options.points_per_batch}). "
+        "Per-stage times of ViT-B measured on a busy 2-core CPU (load ~15; README, SAM on a laptop): "
+        "an idle machine is faster."
+    )
 
 
 def _sam_labels(view: np.ndarray, options: SamOptions, status, source: np.ndarray | None) -> np.ndarray | None:
@@ -133,12 +151,13 @@ def _sam_labels(view: np.ndarray, options: SamOptions, status, source: np.ndarra
 
     components.finished_job("sam_job")
     components.show_outcome("sam_job")
+    st.caption(sam_cost_caption(options))
     st.button(
         "Segment with SAM",
         on_click=start,
         icon=":material/auto_awesome:",
         key="sam_button",
-        help="SAM takes seconds on a GPU and one to three minutes on a CPU; the masks are kept for this image.",
+        help="SAM takes seconds on a GPU; on a CPU see the estimate above. The masks are kept for this image.",
     )
     return None
 

@@ -21,6 +21,7 @@ import streamlit as st
 import torch
 
 from explainer import data, regions, settings, store
+from explainer.backends import RuntimeOptions
 from explainer.bench import measure_throughput
 from explainer.errors import DataError, ModelError
 from explainer.models import MODEL_SOURCES, Classifier, create, device_label, pick_device
@@ -68,18 +69,21 @@ def _confined(inputs: ModelInputs) -> ModelInputs:
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
-def _classifier(choice_json: str, device: str) -> Classifier:
+def _classifier(choice_json: str, device: str, runtime_json: str = "{}") -> Classifier:
     choice = json.loads(choice_json)
     source = MODEL_SOURCES.get(choice["source"])
     if not source.in_app:
         raise ModelError(f"{source.label} cannot be loaded in the app; use the command line.")
     inputs = _confined(source.inputs.from_mapping(choice["inputs"]))
-    return create(source, inputs, device=device)
+    runtime = RuntimeOptions.from_mapping(json.loads(runtime_json))
+    return create(source, inputs, device=device, backend=runtime.backend, precision=runtime.precision)
 
 
-def classifier(choice: ModelChoice) -> Classifier:
-    """The chosen classifier on this machine's device (raises ModelError/DataError)."""
-    return _classifier(choice.to_json(), settings.current().device)
+def classifier(choice: ModelChoice, runtime: RuntimeOptions | None = None) -> Classifier:
+    """The chosen classifier on this machine's device, run by the chosen backend (raises
+    ModelError/DataError). Results are keyed by model and weights, never by the backend."""
+    runtime_json = json.dumps((runtime or RuntimeOptions()).to_dict(), sort_keys=True)
+    return _classifier(choice.to_json(), settings.current().device, runtime_json)
 
 
 def device_error() -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from explainer.backends import RuntimeOptions, runs_with
 from explainer.data import ImageSet
 from explainer.errors import LimaError
 from explainer.models import Classifier, list_sources
@@ -96,6 +97,14 @@ def model_choice() -> ModelChoice:
     return ModelChoice(source.name, inputs.to_dict() if inputs is not None else {"_invalid": True})
 
 
+def runtime_choice() -> RuntimeOptions:
+    """What runs the model (backend, precision): a form generated from RuntimeOptions, folded away."""
+    gpu_only = None if resources.on_gpu() else {"precision": "Reduced precision runs on a GPU only."}
+    with st.expander("Runtime", expanded=False):
+        chosen = forms.options_form(RuntimeOptions, "runtime", disabled=gpu_only)
+    return chosen if isinstance(chosen, RuntimeOptions) else RuntimeOptions()
+
+
 def set_choice() -> SetChoice:
     kinds = [k for k in SET_KINDS if not public.on() or k in public.SOURCE_KINDS]  # no server paths
     if st.session_state.get(SET_KIND_KEY) not in (None, *kinds):
@@ -149,7 +158,7 @@ def context() -> Context:
             ctx.clf_error = "the model's inputs are incomplete (see the sidebar)."
         else:
             try:
-                ctx.clf = resources.classifier(choice)
+                ctx.clf = resources.classifier(choice, runtime_choice())
             except LimaError as exc:
                 ctx.clf_error = str(exc)
                 st.error(md_message(ctx.clf_error))
@@ -163,6 +172,8 @@ def context() -> Context:
                 ctx.set_error = str(exc)
                 st.warning(md_message(ctx.set_error))
         st.caption(f"Device: **{md(resources.device_name())}**")
+        if ctx.clf is not None:
+            st.caption(f"Runs with: {md(runs_with(ctx.clf))}")
         public.banner()
         _running_jobs()
     return ctx

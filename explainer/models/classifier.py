@@ -7,7 +7,10 @@ Every classifier, built in or brought by the user, is a :class:`Classifier`:
   exactly what the model sees (regions, curves and overlays all live on this view);
 * ``probs(batch)``: batched class probabilities on the classifier's device, from composited
   views (B×3×S×S float in [0, 1]); normalisation happens inside, after compositing;
-* ``id`` and ``weights_hash``: a stable name and a SHA-256 of the weights, for provenance.
+* ``id`` and ``weights_hash``: a stable name and a SHA-256 of the weights, for provenance;
+* ``backend``: what runs the forward passes, "torch" (the module itself) or an inference
+  runtime attached by :mod:`explainer.backends` (e.g. "onnxruntime" on the CPU); gradients
+  (white-box baselines) always use the PyTorch module.
 
 Loading by name is :mod:`explainer.models.registry`'s job; nothing here knows where a model
 came from.
@@ -19,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -116,6 +120,23 @@ def weights_digest(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+class Runtime(Protocol):
+    """An inference runtime that replaces the PyTorch module for forward passes (no gradients).
+
+    Both methods take a normalised B×3×S×S float32 batch (NCHW, on the CPU or the classifier's
+    device) and return float32 tensors on the same device: logits B×K, embeddings B×D.
+    """
+
+    name: str
+    has_embeddings: bool
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def logits_and_embeddings(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def describe(self) -> dict: ...
+
+
 @dataclass(eq=False)
 class Classifier:
     """A classifier with its view geometry, normalisation, class list and device.
@@ -133,6 +154,9 @@ class Classifier:
             the effectiveness term; ``None`` when the model offers no embeddings.
         outputs: "logits" (softmax applied here) or "probs".
         precision: "fp32", or on CUDA "bf16"/"fp16" autocast (scores are still fp32).
+        runtime: the inference runtime that runs forward passes instead of ``module`` (None =
+            PyTorch); set by :func:`explainer.backends.use_backend`, never by hand.
+        backend_note: why this backend runs (e.g. the reason of a fallback to PyTorch).
     """
 
     module: torch.nn.Module
@@ -145,6 +169,8 @@ class Classifier:
     features: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
     outputs: str = "logits"
     precision: str = "fp32"
+    runtime: Runtime | None = None
+    backend_note: str = ""
 
     def __post_init__(self) -> None:
         self.device = pick_device(self.device)
@@ -186,6 +212,11 @@ class Classifier:
     @property
     def has_embeddings(self) -> bool:
         return self.features is not None
+
+    @property
+    def backend(self) -> str:
+        """The name of what runs the forward passes: "torch" or the runtime's name."""
+        return self.runtime.name if self.runtime is not None else "torch"
 
     def view(self, image, size: int | None = None) -> np.ndarray:
         """The model's view of ``image``: resize the short side, then centre-crop.
@@ -258,6 +289,8 @@ class Classifier:
         Returns:
             B×K float32 probabilities on the device (rows sum to 1).
         """
+        if self.runtime is not None:
+            return self._to_probs(self.runtime.logits(self.normalise(batch)))
         with self._autocast():
             out = self.module(self.normalise(batch))
         return self._to_probs(out)
@@ -273,8 +306,11 @@ class Classifier:
         """Probabilities (B×K) and embeddings (B×D, float32) from one forward pass."""
         if self.features is None:
             raise ModelError(f"{self.id} offers no embeddings (the effectiveness term needs them).")
-        with self._autocast():
-            logits, emb = self.features(self.normalise(batch))
+        if self.runtime is not None and self.runtime.has_embeddings:
+            logits, emb = self.runtime.logits_and_embeddings(self.normalise(batch))
+        else:  # PyTorch (also when the runtime offers logits only)
+            with self._autocast():
+                logits, emb = self.features(self.normalise(batch))
         return self._to_probs(logits), emb.float()
 
     def predict(self, views: np.ndarray) -> np.ndarray:
@@ -331,7 +367,8 @@ class Classifier:
             )
 
     def describe(self) -> dict:
-        """Provenance: id, weights hash, classes, geometry, device."""
+        """Provenance: id, weights hash, classes, geometry, device, backend (and why)."""
+        runtime = self.runtime.describe() if self.runtime is not None else {}
         return {
             "id": self.id,
             "weights_hash": self.weights_hash,
@@ -341,6 +378,9 @@ class Classifier:
             "device_name": device_label(self.device),
             "precision": self.precision,
             "embeddings": self.has_embeddings,
+            "backend": self.backend,
+            "backend_note": self.backend_note,
+            **({"runtime": runtime} if runtime else {}),
         }
 
 
@@ -349,6 +389,7 @@ __all__ = [
     "IMAGENET_STD",
     "Classifier",
     "Preprocess",
+    "Runtime",
     "device_label",
     "is_out_of_memory",
     "pick_device",

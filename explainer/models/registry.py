@@ -105,11 +105,13 @@ def create(
     preprocess: Preprocess | None = None,
     precision: str = "fp32",
     batch_size: int = 0,
+    backend: str = "auto",
 ) -> Classifier:
-    """Load a classifier from a source and its inputs (the dashboard's path)."""
+    """Load a classifier from a source and its inputs (the dashboard's path); ``backend`` as
+    for :func:`load_classifier`."""
     src = MODEL_SOURCES.get(source) if isinstance(source, str) else source
     clf = src.load(inputs if inputs is not None else src.inputs(), pick_device(device), preprocess)
-    return _tune(clf, precision, batch_size)
+    return _tune(clf, precision, batch_size, backend)
 
 
 def load_classifier(
@@ -121,13 +123,17 @@ def load_classifier(
     allow_pickle: bool = False,
     precision: str = "fp32",
     batch_size: int = 0,
+    backend: str = "auto",
     **extras: Any,
 ) -> Classifier:
     """Load a classifier by spec string (see the module docstring; ``list_sources()``).
 
     Keyword arguments a source understands (``class_names`` for user models, ``allow_pickle``
     for pickled checkpoints, ``template`` for CLIP) go to it; ``precision`` ("fp32", or on CUDA
-    "bf16"/"fp16") and ``batch_size`` (0 = chosen for the device) tune the runtime.
+    "bf16"/"fp16") and ``batch_size`` (0 = chosen for the backend and device) tune the runtime;
+    ``backend`` ("auto", "torch", "onnxruntime"; see :mod:`explainer.backends`) says what runs
+    the forward passes (a backend that fails its load check falls back to PyTorch, with the
+    reason in ``clf.backend_note``).
 
     Raises:
         ModelError: unknown name, missing file or weights, or outputs that do not match the
@@ -136,19 +142,19 @@ def load_classifier(
     device = pick_device(device)
     source, rest = source_of(name)
     inputs = source.parse(rest, {"class_names": class_names, "allow_pickle": allow_pickle, **extras})
-    return _tune(source.load(inputs, device, preprocess), precision, batch_size)
+    return _tune(source.load(inputs, device, preprocess), precision, batch_size, backend)
 
 
-def _tune(clf: Classifier, precision: str, batch_size: int) -> Classifier:
+def _tune(clf: Classifier, precision: str, batch_size: int, backend: str = "auto") -> Classifier:
+    from explainer.backends import use_backend
+
     if precision not in ("fp32", "bf16", "fp16"):
         raise ModelError(f"precision must be fp32, bf16 or fp16, got {precision!r}.")
     if precision != "fp32" and clf.device.type == "cuda":
         clf.precision = precision
-    if batch_size:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ModelError(f"batch size must be a positive integer, got {batch_size!r}.")
-        clf.batch_size = int(batch_size)
-    return clf
+    if batch_size and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ModelError(f"batch size must be a positive integer, got {batch_size!r}.")
+    return use_backend(clf, backend, int(batch_size or 0))
 
 
 def list_sources(in_app: bool | None = None) -> list[ModelSource]:

@@ -578,3 +578,11 @@ def test_cancel_in_one_session_leaves_a_shared_run_to_the_other():
     assert "goes on for another session" in texts(second)
     first.button(key="cancel_search_job").click().run()
     wait_until(first, lambda a: "was cancelled" in texts(a), timeout_s=60, step_s=0.2)
+
+
+def test_the_sidebar_says_what_runs_the_model_and_switches_backends():
+    at = new_app()
+    assert "Runs with: ONNX Runtime on CPU" in texts(at)  # auto on the CPU
+    at.selectbox(key="runtime_backend").set_value("torch").run()
+    assert "Runs with: PyTorch on CPU" in texts(at)
+    assert at.selectbox(key="runtime_precision").disabled  # a GPU option only

@@ -1,0 +1,214 @@
+"""SAM's automatic masks in timed stages, with the image embedding cached.
+
+segment-anything's ``SamAutomaticMaskGenerator`` runs three stages on one image:
+
+1. the **image encoder** (a ViT on a 1024-pixel input: the same cost for every prompt grid);
+2. the **prompt decoder**, once per batch of ``points_per_batch`` prompt points (there are
+   ``points_per_side²`` of them); on a CPU this is the larger part at 32×32 points;
+3. the **post-processing**: thresholds, stability scores, box NMS, masks from run lengths.
+
+:class:`StagedMaskGenerator` is that generator with each stage timed (:class:`SamTimings`)
+and the encoder's output taken from an :class:`EmbeddingCache` when the same image was
+encoded before with the same weights (the key: image digest + weights fingerprint + the
+encoder's input size). Its masks are the generator's own, by construction (only the
+encoder call is replaced by a cache lookup; a test compares the two on random weights).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from explainer import settings
+
+if TYPE_CHECKING:
+    import torch
+
+MEMORY_ITEMS = 4  # image embeddings kept in memory (4 MiB each: 256×64×64 float32)
+
+
+@dataclass
+class SamTimings:
+    """Seconds per stage of one automatic-mask run (see the module docstring)."""
+
+    encoder_s: float = 0.0
+    decoder_s: float = 0.0
+    post_s: float = 0.0
+    prompts: int = 0
+    batches: int = 0
+    embedding_cached: bool = False
+
+    @property
+    def total_s(self) -> float:
+        return self.encoder_s + self.decoder_s + self.post_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total_s": self.total_s}
+
+
+def weights_fingerprint(sam: torch.nn.Module) -> str:
+    """SHA-256 of the SAM weights, computed once per loaded model (kept on the module)."""
+    cached = getattr(sam, "_lima_fingerprint", None)
+    if cached:
+        return cached
+    from explainer.models.classifier import weights_digest
+
+    digest = weights_digest(sam)
+    object.__setattr__(sam, "_lima_fingerprint", digest)
+    return digest
+
+
+class EmbeddingCache:
+    """SAM image embeddings by key: a small in-memory LRU and ``<folder>/<key>.npz`` files.
+
+    Args:
+        folder: where embeddings are stored (default ``<cache>/sam-embeddings``); None = memory only.
+    """
+
+    def __init__(self, folder: str | Path | None = "default", memory_items: int = MEMORY_ITEMS):
+        if folder == "default":
+            folder = settings.current().cache_dir / "sam-embeddings"
+        self.folder = Path(folder) if folder is not None else None
+        self.memory: OrderedDict[str, tuple[np.ndarray, tuple, tuple]] = OrderedDict()
+        self.memory_items = memory_items
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(image: np.ndarray, fingerprint: str, input_size: int) -> str:
+        """Image bytes and shape, the weights and the encoder's input size."""
+        h = hashlib.sha256(f"{image.shape}|{fingerprint}|{input_size}".encode())
+        h.update(np.ascontiguousarray(image).tobytes())
+        return h.hexdigest()[:32]
+
+    def get(self, key: str) -> tuple[np.ndarray, tuple, tuple] | None:
+        with self._lock:
+            if key in self.memory:
+                self.memory.move_to_end(key)
+                return self.memory[key]
+        if self.folder is None:
+            return None
+        path = self.folder / f"{key}.npz"
+        try:
+            with np.load(path) as f:
+                entry = (f["features"], tuple(int(v) for v in f["original"]), tuple(int(v) for v in f["input"]))
+        except (OSError, KeyError, ValueError):
+            return None
+        self._remember(key, entry)
+        return entry
+
+    def put(self, key: str, features: np.ndarray, original: tuple, input_size: tuple) -> None:
+        entry = (features, tuple(original), tuple(input_size))
+        self._remember(key, entry)
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = self.folder / f".{key}.{threading.get_ident()}.npz"
+            np.savez(tmp, features=features, original=np.array(original), input=np.array(input_size))
+            tmp.replace(self.folder / f"{key}.npz")  # atomic
+        except OSError:  # a full or read-only disk only costs the next run its encoder
+            pass
+
+    def _remember(self, key: str, entry: tuple[np.ndarray, tuple, tuple]) -> None:
+        with self._lock:
+            self.memory[key] = entry
+            self.memory.move_to_end(key)
+            while len(self.memory) > self.memory_items:
+                self.memory.popitem(last=False)
+
+
+def staged_generator(sam: Any, cache: EmbeddingCache | None = None, **kwargs: Any) -> Any:
+    """A :class:`StagedMaskGenerator` (built lazily: segment_anything is imported here)."""
+    from segment_anything import SamAutomaticMaskGenerator
+
+    class StagedMaskGenerator(SamAutomaticMaskGenerator):
+        """segment-anything's automatic generator, its stages timed, its embedding cached."""
+
+        def __init__(self, model: Any, embedding_cache: EmbeddingCache | None, **options: Any):
+            super().__init__(model, **options)
+            self.cache = embedding_cache
+            self.timings = SamTimings()
+
+        def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
+            self.timings = SamTimings()
+            start = time.perf_counter()
+            records = super().generate(image)
+            total = time.perf_counter() - start
+            self.timings.post_s = total - self.timings.encoder_s - self.timings.decoder_s
+            return records
+
+        def _encode(self, image: np.ndarray) -> None:
+            """predictor.set_image, or its result from the cache."""
+            import torch
+
+            predictor = self.predictor
+            size = predictor.model.image_encoder.img_size
+            key = None
+            if self.cache is not None:
+                key = EmbeddingCache.key(image, weights_fingerprint(predictor.model), size)
+                hit = self.cache.get(key)
+                if hit is not None:
+                    features, original, input_size = hit
+                    predictor.reset_image()
+                    predictor.features = torch.from_numpy(features).to(predictor.device)
+                    predictor.original_size, predictor.input_size = original, input_size
+                    predictor.is_image_set = True
+                    self.timings.embedding_cached = True
+                    return
+            predictor.set_image(image)
+            if self.cache is not None and key is not None:
+                self.cache.put(key, predictor.features.cpu().numpy(), predictor.original_size, predictor.input_size)
+
+        def _process_crop(self, image, crop_box, crop_layer_idx, orig_size):
+            # The parent's stages, each timed; only the encoder call goes through the cache.
+            import torch
+            from segment_anything.utils.amg import MaskData, batch_iterator, uncrop_boxes_xyxy, uncrop_points
+            from torchvision.ops.boxes import batched_nms
+
+            x0, y0, x1, y1 = crop_box
+            cropped = image[y0:y1, x0:x1, :]
+            size = cropped.shape[:2]
+            start = time.perf_counter()
+            self._encode(cropped)
+            self.timings.encoder_s += time.perf_counter() - start
+            points_for_image = self.point_grids[crop_layer_idx] * np.array(size)[None, ::-1]
+            data = MaskData()
+            start = time.perf_counter()
+            for (points,) in batch_iterator(self.points_per_batch, points_for_image):
+                data.cat(self._process_batch(points, size, crop_box, orig_size))
+                self.timings.batches += 1
+                self.timings.prompts += len(points)
+            self.timings.decoder_s += time.perf_counter() - start
+            self.predictor.reset_image()
+            keep = batched_nms(
+                data["boxes"].float(), data["iou_preds"], torch.zeros(len(data["boxes"])), self.box_nms_thresh
+            )
+            data.filter(keep)
+            data["boxes"] = uncrop_boxes_xyxy(data["boxes"], crop_box)
+            data["points"] = uncrop_points(data["points"], crop_box)
+            data["crop_boxes"] = torch.tensor([crop_box for _ in range(len(data["rles"]))])
+            return data
+
+    return StagedMaskGenerator(sam, cache, **kwargs)
+
+
+def tiny_sam(seed: int = 0) -> Any:
+    """A SAM with a 1-block, 64-wide image encoder and random weights: the real architecture
+    and pipeline at a fraction of the cost (for tests; the prompt decoder is full size)."""
+    import torch
+    from segment_anything.build_sam import _build_sam
+
+    torch.manual_seed(seed)
+    return _build_sam(
+        encoder_embed_dim=64, encoder_depth=1, encoder_num_heads=2, encoder_global_attn_indexes=[0]
+    ).eval()
+
+
+__all__ = ["EmbeddingCache", "SamTimings", "staged_generator", "tiny_sam", "weights_fingerprint"]

@@ -1,0 +1,77 @@
+"""SAM in timed stages with a cached embedding: the same masks as segment-anything's own
+generator (a 1-block random-weights SAM at a tiny grid), the stages timed, the cache hit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainer.sam import SAM_CPU_PRESET, SamOptions, generate_masks, sam_cost_s
+from explainer.sam_masks import EmbeddingCache, SamTimings, tiny_sam
+
+pytest.importorskip("segment_anything")
+# Random weights give low-quality masks: keep them all so there is something to compare.
+KEEP_ALL = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 0.7, "points_per_side": 4}
+
+
+@pytest.fixture(scope="module")
+def sam():
+    return tiny_sam()
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:, 32:] = 200
+    img[10:30, 5:25] = (30, 160, 60)
+    return np.clip(img + rng.integers(0, 20, img.shape), 0, 255).astype(np.uint8)
+
+
+def reference_masks(sam, image, **kwargs):
+    import torch
+    from segment_anything import SamAutomaticMaskGenerator
+
+    with torch.inference_mode():
+        records = SamAutomaticMaskGenerator(sam, output_mode="binary_mask", **kwargs).generate(image)
+    return [r["segmentation"] for r in records]
+
+
+def same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.slow
+def test_staged_masks_equal_segment_anythings_and_the_cache_is_hit(sam, image, tmp_path):
+    expected = reference_masks(sam, image, **KEEP_ALL)
+    assert len(expected) > 0
+    cache = EmbeddingCache(tmp_path)
+    first, again = SamTimings(), SamTimings()
+    masks = generate_masks(sam, image, SamOptions(**KEEP_ALL, points_per_batch=5), cache=cache, timings=first)
+    assert same(masks, expected)  # batches of 5 prompts: the same masks
+    assert first.prompts == 16 and first.batches == 4 and not first.embedding_cached
+    assert first.encoder_s > 0 and first.decoder_s > 0 and first.post_s >= 0
+    from_disk = EmbeddingCache(tmp_path)  # a new process: the embedding comes from the file
+    masks = generate_masks(sam, image, SamOptions(**KEEP_ALL), cache=from_disk, timings=again)
+    assert same(masks, expected) and again.embedding_cached and again.batches == 1
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+
+@pytest.mark.slow
+def test_another_image_or_other_weights_miss_the_cache(sam, image):
+    cache = EmbeddingCache(None)
+    t = SamTimings()
+    generate_masks(sam, image, SamOptions(**KEEP_ALL), cache=cache, timings=t)
+    generate_masks(sam, image[:, ::-1].copy(), SamOptions(**KEEP_ALL), cache=cache, timings=t)
+    assert not t.embedding_cached
+    generate_masks(tiny_sam(seed=1), image, SamOptions(**KEEP_ALL), cache=cache, timings=t)
+    assert not t.embedding_cached and len(cache.memory) == 3
+
+
+def test_the_cpu_preset_costs_less_and_the_cost_model_counts_batches():
+    full = SamOptions()
+    assert SAM_CPU_PRESET.points_per_side < full.points_per_side
+    assert sam_cost_s(SAM_CPU_PRESET) < sam_cost_s(full)
+    assert sam_cost_s(full) - sam_cost_s(SAM_CPU_PRESET) == pytest.approx(13 * sam_cost_s(full, cached=True) / 16)
+    assert sam_cost_s(full, cached=True) < sam_cost_s(full)
+    assert SAM_CPU_PRESET.generator_kwargs()["points_per_batch"] == SAM_CPU_PRESET.points_per_batch
