@@ -51,3 +51,7 @@ class StoreError(LimaError, OSError):
 
 class UsageError(LimaError, ValueError):
     """A command-line argument is invalid (a format, an output folder)."""
+
+
+class BatchError(LimaError, ValueError):
+    """A batch cannot run: a bad selection (class, confusion pair), no scan, or Ray missing or unreachable."""
