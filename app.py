@@ -101,6 +101,11 @@ def main() -> None:
         label="Scorecard: LiMA against Grad-CAM, RISE, LIME, KernelSHAP and others on the same regions",
         icon=":material/leaderboard:",
     )
+    st.page_link(
+        page.COHORTS_PAGE,
+        label="Cohorts: explain every mistake of a confusion pair and look at them together",
+        icon=":material/grid_view:",
+    )
 
 
 page.render("Home", main)

@@ -625,8 +625,19 @@ def cmd_batch(args) -> int:
         f"wall time {result.wall_time_s:.1f} s ({rate:.2f} images/min); runs in {runs.root}"
     )
     if json_out is not None:
-        json_out.write_bytes(json_bytes(result.to_dict()))
+        json_out.write_bytes(json_bytes({**result.to_dict(), "driver": _driver_stats(runner)}))
     return 0
+
+
+def _driver_stats(runner) -> dict:
+    """The driver's peak memory (this process only, not the Ray workers) and the runner's start-up."""
+    try:
+        import resource
+
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    except ImportError:  # not POSIX
+        peak_mb = None
+    return {"peak_rss_mb": peak_mb, "runner_startup_s": round(getattr(runner, "startup_s", 0.0), 3)}
 
 
 COMMANDS = {

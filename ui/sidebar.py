@@ -130,6 +130,7 @@ def _navigation() -> None:
     st.page_link(page.EXPLAIN_PAGE, label="Explain", icon=":material/frame_inspect:")
     st.page_link(page.RUNS_PAGE, label="Saved runs", icon=":material/history:")
     st.page_link(page.SCORECARD_PAGE, label="Scorecard", icon=":material/leaderboard:")
+    st.page_link(page.COHORTS_PAGE, label="Cohorts", icon=":material/grid_view:")
     st.divider()
 
 

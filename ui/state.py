@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "search_job": None,  # key of this session's search job
     "sam_job": None,
     "scorecard_job": None,  # key of this session's scorecard job
+    "cohort_job": None,  # key of this session's cohort batch job
     "run_key": None,  # the finished run shown on the Explain page
     "step_run": None,  # the run whose step the slider holds
     "playing": False,
