@@ -106,9 +106,7 @@ def location_map(runs: RunStore, keys: Iterable[str], size: int = MAP_SIZE) -> t
 
 def location_image(mean_map: np.ndarray, scale: int = 4) -> tuple[np.ndarray, render.ColourScale]:
     """The location map as an RGB image on a fixed 0..1 scale, and that scale (for a legend)."""
-    colours = render.ColourScale(
-        render.SEQUENTIAL, 0.0, 1.0, "no image's subset here", "every image's subset here"
-    )
+    colours = render.ColourScale(render.SEQUENTIAL, 0.0, 1.0, "no image's subset here", "every image's subset here")
     return render.upscale(colours.colours(mean_map), scale), colours
 
 

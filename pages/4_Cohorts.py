@@ -21,7 +21,7 @@ from explainer.batch import BatchOptions, BatchResult, ImageOutcome, InProcessRu
 from explainer.config import SearchOptions
 from explainer.regions import REGION_METHODS, RegionSpec
 from explainer.search import forward_pass_count
-from ui import components, forms, page, resources, sidebar, state
+from ui import components, forms, page, resources, sidebar
 from ui.text import md, md_message, safe_filename
 
 JOB_KEY = "cohort_job"

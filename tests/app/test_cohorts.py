@@ -4,6 +4,7 @@ background (built-in model, 9 grid regions), then its gallery, charts, links and
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from app_helpers import new_app, wait_until
 from test_pages import demo_truth, texts
 
@@ -23,6 +24,7 @@ def test_cohorts_asks_for_a_scan_first(tmp_path, monkeypatch):
     assert "Cohorts" in {link.label for link in at.get("page_link")}
 
 
+@pytest.mark.slow  # a background batch of the demo's mistakes with the real model
 def test_a_cohort_of_mistakes_is_explained_and_shown(lite0):
     items, probs = demo_truth(lite0)
     wrong = {it.name for it, p in zip(items, probs) if int(np.argmax(p)) != it.label}

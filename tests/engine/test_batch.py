@@ -131,3 +131,43 @@ def test_cli_batch_bad_input_is_one_line(tiny_set, tmp_path, monkeypatch, capsys
     assert cli.main(["batch", str(tiny_set["labels"]), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lima: error:") and message in err[0]
+
+
+# -- cohort aggregates --------------------------------------------------------------------------------------
+
+
+def test_cohort_location_map_sorting_and_exports(tiny_exp, tmp_path):
+    import io
+
+    import pandas as pd
+
+    from explainer import cohort
+    from explainer.batch import BatchTask, ImageOutcome
+
+    runs = RunStore(tmp_path / "runs")
+    runs.save(tiny_exp, "tinyrun")
+    task = BatchTask(
+        0, "tiny.png", "tiny.png", 1, 3, 1, 3, "tinyrun", tiny_exp.view, tiny_exp.labels, {}, GRID, SearchOptions()
+    )
+    outcome = ImageOutcome.of(task, tiny_exp, "here", 1.0)
+    # By hand: a 4×4 grid on a 16 px view; the minimal subset's cells, each a 16×16 block of the 64×64 map.
+    cells = np.zeros(16)
+    cells[list(tiny_exp.minimal_subset)] = 1.0
+    expected = np.kron(cells.reshape(4, 4), np.ones((16, 16)))
+    mean_map, used = cohort.location_map(runs, ["tinyrun", "tinyrun", "missing-run"])
+    assert used == 2
+    np.testing.assert_allclose(mean_map, expected, atol=1e-6)
+    # Sorting: smallest subsets first; highest confidence and gain largest first.
+    small = outcome.__class__(**{**outcome.to_dict(), "name": "b", "minimal_subset": [0], "gain": 0.9})
+    big = outcome.__class__(**{**outcome.to_dict(), "name": "a", "minimal_subset": [0, 1, 2], "gain": 0.1})
+    assert [o.name for o in cohort.sort_outcomes([big, small], "subset size")] == ["b", "a"]
+    assert [o.name for o in cohort.sort_outcomes([big, small], "gain")] == ["b", "a"]
+    with pytest.raises(ValueError, match="sort by"):
+        cohort.sort_outcomes([big], "colour")
+    provenance = {"product": "LiMA Lens", "image_set": "tiny"}
+    table = pd.read_csv(io.StringIO(cohort.to_csv([outcome], provenance, tiny_exp.class_names)), comment="#")
+    assert table.loc[0, "run_key"] == "tinyrun" and table.loc[0, "subset_size"] == len(tiny_exp.minimal_subset)
+    assert table.loc[0, "gain"] == pytest.approx(np.max(tiny_exp.insertion) - tiny_exp.insertion[-1], abs=1e-4)
+    assert json.loads(cohort.to_json([outcome], provenance))["summary"]["images"] == 1
+    pdf = cohort.contact_sheet(runs, [outcome, outcome], provenance)
+    assert pdf.startswith(b"%PDF") and b"LiMA Lens" in pdf
