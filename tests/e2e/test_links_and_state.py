@@ -40,7 +40,14 @@ def test_an_old_share_link_opens_the_run_and_step_on_a_fresh_server(browser, fre
     assert page.get_by_text("Chelsea the cat").first.is_visible()
     # The sidebar is the app's own (Home, Find errors, Explain, Saved runs), not the legacy list.
     nav = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").all_inner_texts()
-    assert [n.strip().splitlines()[-1] for n in nav] == ["Home", "Find errors", "Explain", "Saved runs", "Scorecard", "Cohorts"]
+    assert [n.strip().splitlines()[-1] for n in nav] == [
+        "Home",
+        "Find errors",
+        "Explain",
+        "Saved runs",
+        "Scorecard",
+        "Cohorts",
+    ]
     assert page.locator("[data-testid='stSidebarNavItems']").count() == 0  # no legacy page list
     screenshot(page, "old_link_fresh_server")
     ctx.close()
