@@ -240,6 +240,15 @@ class Tick:
     text: str = ""
 
 
+@dataclass(frozen=True)
+class Failed:
+    """A task that could not be explained (a bad input the search refuses, e.g. a model that
+    returns non-finite scores for it): the batch records it and goes on."""
+
+    task: BatchTask
+    error: str
+
+
 class Runner(Protocol):
     """Turns tasks into :class:`Finished` results (in any order), yielding :class:`Tick` between
     them. It pulls tasks from the iterable only when it has room (back-pressure), and stops
@@ -249,7 +258,7 @@ class Runner(Protocol):
 
     def describe(self) -> str: ...
 
-    def run(self, tasks: Iterable[BatchTask]) -> Iterator[Finished | Tick]: ...
+    def run(self, tasks: Iterable[BatchTask]) -> Iterator[Finished | Failed | Tick]: ...
 
 
 def local_worker_name() -> str:
@@ -267,16 +276,20 @@ class InProcessRunner:
     def describe(self) -> str:
         return f"in process on {self.clf.device}"
 
-    def run(self, tasks: Iterable[BatchTask]) -> Iterator[Finished | Tick]:
+    def run(self, tasks: Iterable[BatchTask]) -> Iterator[Finished | Failed | Tick]:
         worker = f"local@{local_worker_name()}"
         for task in tasks:
             start = time.perf_counter()
             exp = None
-            for progress in explain_task(self.clf, task):
-                if progress.result is not None:
-                    exp = progress.result
-                else:
-                    yield Tick(progress.fraction, f"{task.name}: {progress.describe()}")
+            try:
+                for progress in explain_task(self.clf, task):
+                    if progress.result is not None:
+                        exp = progress.result
+                    else:
+                        yield Tick(progress.fraction, f"{task.name}: {progress.describe()}")
+            except LimaError as exc:
+                yield Failed(task, str(exc))
+                continue
             assert exp is not None
             yield Finished(task, exp, worker, time.perf_counter() - start)
 
@@ -368,6 +381,7 @@ class BatchResult:
     selected: int
     wall_time_s: float
     complete: bool = True
+    failed: tuple[dict[str, str], ...] = ()  # {"name", "error"} of each image that could not be explained
 
     @property
     def computed(self) -> int:
@@ -386,6 +400,7 @@ class BatchResult:
             "reused": self.reused,
             "complete": self.complete,
             "wall_time_s": round(self.wall_time_s, 3),
+            "failed": list(self.failed),
             "images": [o.to_dict() for o in self.images],
         }
 
@@ -517,6 +532,7 @@ def iter_batch(
     start = time.perf_counter()
     outcomes: dict[int, ImageOutcome] = {}
     reused_now: list[ImageOutcome] = []
+    failures: list[dict[str, str]] = []
     state = _Counts()
 
     def fresh_tasks() -> Iterator[BatchTask]:
@@ -524,8 +540,9 @@ def iter_batch(
         for index, (item, row) in enumerate(selected):
             try:
                 task = prepare(clf, item, row, index, regions, search, options.target, image_set.name)
-            except LimaError as exc:
-                raise BatchError(f"{item.name}: {exc}") from exc
+            except LimaError as exc:  # e.g. a file changed since the scan: recorded, the batch goes on
+                failures.append({"name": item.name, "error": str(exc)})
+                continue
             if runs.has(task.run_key):
                 try:
                     exp = runs.load(task.run_key)
@@ -542,7 +559,7 @@ def iter_batch(
         now = time.perf_counter()
         compute_start = state.compute_start
         return BatchProgress(
-            len(outcomes),
+            len(outcomes) + len(failures),
             len(selected),
             state.computed,
             state.reused,
@@ -577,6 +594,9 @@ def iter_batch(
                 if on_outcome is not None:
                     on_outcome(outcome)
                 yield progress(text=f"{event.task.name} done")
+            elif isinstance(event, Failed):
+                failures.append({"name": event.task.name, "error": event.error})
+                yield progress(text=f"{event.task.name} failed")
             else:
                 yield progress(event.fraction, event.text)
         take_reused()
@@ -588,7 +608,12 @@ def iter_batch(
         if not complete:
             take_reused()
     result = BatchResult(
-        tuple(outcomes[i] for i in sorted(outcomes)), info, len(selected), time.perf_counter() - start, complete
+        tuple(outcomes[i] for i in sorted(outcomes)),
+        info,
+        len(selected),
+        time.perf_counter() - start,
+        complete,
+        tuple(failures),
     )
     yield progress(result=result)
 
@@ -605,6 +630,7 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "BatchTask",
+    "Failed",
     "Finished",
     "ImageOutcome",
     "InProcessRunner",

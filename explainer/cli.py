@@ -618,6 +618,8 @@ def cmd_batch(args) -> int:
             f"({100 * o.minimal_subset_area:.0f} %)\tinsertion {o.insertion_auc:.3f}\tdeletion {o.deletion_auc:.3f}"
             f"\t{o.worker}"
         )
+    for failure in result.failed:
+        print(f"not explained: {failure['name']}: {failure['error']}", file=sys.stderr)
     seconds = sum(o.seconds for o in result.images if not o.reused)
     rate = 60 * result.computed / result.wall_time_s if result.computed and result.wall_time_s > 0 else 0.0
     print(

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explainer.batch import BatchTask, Finished, Tick, explain_task, local_worker_name
-from explainer.errors import BatchError
+from explainer.batch import BatchTask, Failed, Finished, Tick, explain_task, local_worker_name
+from explainer.errors import BatchError, LimaError
 from explainer.models import Classifier, Preprocess
 from explainer.progress import run_to_end
 
@@ -182,7 +182,7 @@ class RayRunner:
         ray = require_ray()
         return list(ray.get([a.pid.remote() for a in self.actors]))
 
-    def run(self, tasks: Iterable[BatchTask]) -> Iterator[Finished | Tick]:
+    def run(self, tasks: Iterable[BatchTask]) -> Iterator[Finished | Failed | Tick]:
         ray = require_ray()
         source = iter(tasks)
         first = next(source, None)
@@ -217,7 +217,12 @@ class RayRunner:
                     load[flight.actor] -= 1
                     try:
                         exp, worker, began, ended = ray.get(ref)
-                    except ray.exceptions.RayError as exc:
+                    except ray.exceptions.RayTaskError as exc:
+                        if isinstance(getattr(exc, "cause", None), LimaError):  # the input, not the worker
+                            yield Failed(flight.task, str(exc.cause))
+                            continue
+                        raise BatchError(f"{flight.task.name} failed on Ray: {_first_line(exc)}") from exc
+                    except ray.exceptions.RayError as exc:  # a worker that stays dead after its restarts
                         raise BatchError(f"{flight.task.name} failed on Ray: {_first_line(exc)}") from exc
                     received = time.time()
                     waited = max(0.0, began - max(flight.submitted, last_end[flight.actor]))

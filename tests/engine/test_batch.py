@@ -14,7 +14,7 @@ from explainer.batch import BatchOptions, InProcessRunner, iter_batch, run_batch
 from explainer.config import SearchOptions
 from explainer.errors import BatchError
 from explainer.regions import REGION_METHODS, RegionSpec, propose_regions
-from explainer.scan import ScanCache
+from explainer.scan import ScanCache, scan
 from explainer.store import RunStore, run_key
 
 JSON_KEYS = {
@@ -171,3 +171,22 @@ def test_cohort_location_map_sorting_and_exports(tiny_exp, tmp_path):
     assert json.loads(cohort.to_json([outcome], provenance))["summary"]["images"] == 1
     pdf = cohort.contact_sheet(runs, [outcome, outcome], provenance)
     assert pdf.startswith(b"%PDF") and b"LiMA Lens" in pdf
+
+
+def test_an_image_broken_since_the_scan_is_recorded_and_the_batch_goes_on(tiny_set, tmp_path):
+    import shutil
+
+    from explainer.data import open_image_set
+
+    folder = tmp_path / "set"
+    shutil.copytree(tiny_set["labels"].parent, folder)
+    clf = load_tiny(tiny_set)
+    image_set = open_image_set(str(folder / "labels.txt"), clf.class_names)
+    scanned = scan(clf, image_set)
+    (folder / "img1.png").write_bytes(b"not a png any more")
+    result = run_batch(
+        clf, image_set, scanned, GRID, SearchOptions(pending=2), BatchOptions(limit=3), runs=RunStore(tmp_path / "r")
+    )
+    assert [f["name"] for f in result.failed] == ["img1.png"] and "img1.png" in result.failed[0]["error"]
+    assert [o.name for o in result.images] == ["img0.png", "img2.png"] and result.complete
+    assert result.to_dict()["failed"] == list(result.failed)
