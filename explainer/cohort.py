@@ -21,6 +21,7 @@ import numpy as np
 
 from explainer import render
 from explainer.batch import ImageOutcome
+from explainer.errors import LimaError
 from explainer.explanation import Explanation
 from explainer.store import RunStore
 
@@ -97,7 +98,7 @@ def location_map(runs: RunStore, keys: Iterable[str], size: int = MAP_SIZE) -> t
     for key in keys:
         try:
             exp = runs.load(key)
-        except Exception:  # a damaged or deleted run: the map is over the others
+        except LimaError:  # a damaged or deleted run: the map is over the others
             continue
         total += normalised(subset_mask(exp), size)
         used += 1
@@ -193,7 +194,7 @@ def contact_sheet(
                 ax.set_axis_off()
                 try:
                     exp = runs.load(outcome.run_key)
-                except Exception:
+                except LimaError:
                     ax.set_title(f"{outcome.name[:22]}\n(run missing)", fontsize=5)
                     continue
                 ax.imshow(subset_view(exp))

@@ -19,6 +19,7 @@ from PIL import Image
 from explainer import cohort
 from explainer.batch import BatchOptions, BatchResult, ImageOutcome, InProcessRunner, Runner, iter_batch
 from explainer.config import SearchOptions
+from explainer.errors import LimaError
 from explainer.regions import REGION_METHODS, RegionSpec
 from explainer.search import forward_pass_count
 from ui import components, forms, page, resources, sidebar
@@ -135,7 +136,7 @@ def _subset_thumbnail(root: str, key: str) -> str | None:
 
     try:
         image = cohort.subset_view(RunStore(root).load(key))
-    except Exception:
+    except LimaError:
         return None
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="JPEG", quality=85)
