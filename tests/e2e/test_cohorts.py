@@ -22,7 +22,9 @@ def test_a_cohort_of_the_demo_mistakes(page, server_url):
     page.get_by_role("option", name="Square grid").click()
     wait_for_run(page)
     page.get_by_text("Region parameters").click()
-    slider = page.locator(".st-key-co_rp_grid_cells_per_side [role='slider']")
+    slider = page.locator(
+        ".st-key-co_rp_grid_cells_per_side input[type='range'], .st-key-co_rp_grid_cells_per_side [role='slider']"
+    ).first
     slider.focus()
     slider.press("Home")
     wait_for_run(page)
