@@ -106,6 +106,11 @@ def main() -> None:
         label="Study: stimuli, counterbalanced lists and answer key for a human study of explanations",
         icon=":material/groups:",
     )
+    st.page_link(
+        page.COHORTS_PAGE,
+        label="Cohorts: explain every mistake of a confusion pair and look at them together",
+        icon=":material/grid_view:",
+    )
 
 
 page.render("Home", main)

@@ -1,4 +1,5 @@
-"""Command line: ``python -m explainer {explain,scan,regions,evaluate,bench,study}`` (also installed as ``lima``).
+"""Command line: ``python -m explainer {explain,scan,regions,evaluate,bench,study,batch,slides}`` (also
+installed as ``lima``).
 
 The search flags (``--search``, ``--pending``, ``--weights``, ``--fill``, ``--tolerance``) are
 generated from :class:`explainer.config.SearchOptions`, region parameters (``--param
@@ -346,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_args(p)
     _add_study_parser(sub)
+    _add_batch_parser(sub)
     return parser
 
 
@@ -688,7 +690,143 @@ def _run_study(args) -> int:
     return 0
 
 
+def _add_batch_parser(sub) -> None:
+    from explainer.batch import BatchOptions
+
+    p = sub.add_parser("batch", help="explain every selected image of a set and save each run (in process or on Ray)")
+    p.add_argument("source", metavar="SET", help="a folder, a label list (<file> <class>), a CSV, or 'demo'")
+    add_option_flags(p, BatchOptions)
+    p.add_argument("--regions", default="slico", help=_region_help().removesuffix(", or a LABELS.npy file"))
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="region parameter")
+    add_option_flags(p, SearchOptions)
+    p.add_argument("--json", help="write every image's outcome (and the provenance) as JSON here")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray: a cluster address (e.g. auto, ray://head:10001), or none for $RAY_ADDRESS or a local Ray",
+    )
+    p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU of the cluster, else one per CPU)")
+    p.add_argument("--quiet", action="store_true")
+    _add_model_args(p)
+
+
+def cmd_batch(args) -> int:
+    from explainer.batch import (
+        BatchOptions,
+        ImageOutcome,
+        InProcessRunner,
+        Runner,
+        check_regions,
+        check_selection,
+        iter_batch,
+    )
+    from explainer.errors import RegionError
+    from explainer.regions import REGION_METHODS, RegionSpec
+    from explainer.scan import ScanCache, scan
+    from explainer.store import RunStore, json_bytes
+
+    selection = options_from_args(BatchOptions, args)
+    search = options_from_args(SearchOptions, args)
+    json_out = _output_file(args.json, "--json")
+    spec = REGION_METHODS.get(args.regions)
+    region = RegionSpec(
+        args.regions, spec.options.parse(parse_pairs(args.param, "--param", RegionError, split_commas=False))
+    )
+    check_regions(region)
+    use_ray = args.ray is not None or bool(os.environ.get("RAY_ADDRESS"))
+    if args.workers is not None and (args.workers < 1 or not use_ray):
+        raise UsageError("--workers takes a number of Ray workers (at least 1) and needs --ray or $RAY_ADDRESS")
+    if use_ray:
+        from explainer.ray_runner import require_ray
+
+        require_ray()
+    clf = _load_model(args)
+    check_selection(selection, clf.class_names)
+    image_set = _open_set(args.source, clf)
+    line = _ProgressLine(args.quiet)
+    scans = ScanCache()
+    scanned = scans.get(clf, image_set)
+    if scanned is None:
+        line.note(f"scanning {image_set.name} ({len(image_set)} images) first")
+        scanned = scan(clf, image_set)
+        scans.put(clf, image_set, scanned)
+    runner: Runner
+    if use_ray:
+        from explainer.ray_runner import ModelRecipe, RayRunner
+
+        recipe = ModelRecipe(
+            args.model,
+            "auto" if args.device == "auto" else args.device,
+            args.class_names,
+            args.allow_pickle,
+            args.precision,
+            args.batch_size,
+            {"template": args.prompt} if args.prompt else {},
+        )
+        runner = RayRunner(recipe, address=args.ray or None, workers=args.workers)
+    else:
+        runner = InProcessRunner(clf)
+    finished: list[ImageOutcome] = []
+    runs = RunStore()
+    progress = None
+    result = None
+    line.note(f"{image_set.name}: explaining with {clf.id}, regions {region.describe()}, {runner.describe()}")
+    batch = iter_batch(clf, image_set, scanned, region, search, selection, runner, runs, on_outcome=finished.append)
+    try:
+        for progress in batch:
+            line.update(progress)
+            result = progress.result
+    except KeyboardInterrupt:
+        batch.close()  # stops the runner (Ray actors included); every finished run is saved
+        line.close()
+        done = sorted(finished, key=lambda o: o.name)
+        if json_out is not None:
+            doc = {"complete": False, "images": [o.to_dict() for o in done]}
+            json_out.write_bytes(json_bytes(doc))
+        total = progress.total if progress is not None else 0
+        print(
+            f"stopped: {len(done)} of {total} images finished and saved in {runs.root}; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    line.close()
+    assert result is not None
+    for o in result.images:
+        print(
+            f"{o.name}\t{o.run_key}\tminimal subset {len(o.minimal_subset)}/{o.n_regions} regions "
+            f"({100 * o.minimal_subset_area:.0f} %)\tinsertion {o.insertion_auc:.3f}\tdeletion {o.deletion_auc:.3f}"
+            f"\t{o.worker}"
+        )
+    for failure in result.failed:
+        print(f"not explained: {failure['name']}: {failure['error']}", file=sys.stderr)
+    seconds = sum(o.seconds for o in result.images if not o.reused)
+    rate = 60 * result.computed / result.wall_time_s if result.computed and result.wall_time_s > 0 else 0.0
+    print(
+        f"{len(result.images)} images: {result.computed} computed ({seconds:.0f} s of search), {result.reused} reused; "
+        f"wall time {result.wall_time_s:.1f} s ({rate:.2f} images/min); runs in {runs.root}"
+    )
+    if json_out is not None:
+        json_out.write_bytes(json_bytes({**result.to_dict(), "driver": _driver_stats(runner)}))
+    return 0
+
+
+def _driver_stats(runner) -> dict:
+    """The driver's peak memory (this process only, not the Ray workers) and the runner's start-up."""
+    try:
+        import resource
+
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    except ImportError:  # not POSIX
+        peak_mb = None
+    return {"peak_rss_mb": peak_mb, "runner_startup_s": round(getattr(runner, "startup_s", 0.0), 3)}
+
+
 COMMANDS = {
+    "batch": cmd_batch,
     "explain": cmd_explain,
     "slides": cmd_slides,
     "scan": cmd_scan,

@@ -55,3 +55,7 @@ class UsageError(LimaError, ValueError):
 
 class StudyError(LimaError, ValueError):
     """A study cannot be built as configured: too few images, a design that cannot balance, bad settings."""
+
+
+class BatchError(LimaError, ValueError):
+    """A batch cannot run: a bad selection (class, confusion pair), no scan, or Ray missing or unreachable."""

@@ -66,6 +66,27 @@ def tiny_exp():
     )
 
 
+@pytest.fixture(scope="session")
+def tiny_set(tmp_path_factory):
+    """Files of a tiny labelled set (``helpers.make_tiny_set``): model, names, labels.txt."""
+    from helpers import make_tiny_set
+
+    return make_tiny_set(tmp_path_factory.mktemp("tiny-set"))
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_set):
+    """(classifier, image set, scan) of the tiny set."""
+    from helpers import load_tiny
+
+    from explainer.data import open_image_set
+    from explainer.scan import scan
+
+    clf = load_tiny(tiny_set)
+    image_set = open_image_set(str(tiny_set["labels"]), clf.class_names)
+    return clf, image_set, scan(clf, image_set)
+
+
 def pytest_collection_modifyitems(config, items):
     """``gpu`` tests need CUDA; ``network`` tests need the internet and run only with
     LIMA_TEST_NETWORK=1 (the build machines reach package registries only)."""

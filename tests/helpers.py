@@ -90,3 +90,38 @@ def tiny_view(seed: int = 3) -> np.ndarray:
     """A 16×16 random view without pure-black pixels (the reference evaluator's area test
     ignores black pixels, so its AUC matches ours only on such views)."""
     return np.maximum(random_view(16, seed), 1).astype(np.uint8)
+
+
+# A tiny labelled set for batch tests: a TorchScript TinyCNN (5 classes) seen at 32 px, its class
+# names, and 8 random photos listed in labels.txt (some of them mistakes).
+TINY_PREPROCESS = Preprocess(size=32, resize=32, interpolation="bilinear", mean=(0.0,) * 3, std=(1.0,) * 3)
+
+
+def make_tiny_set(root: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    model = root / "tiny.pt"
+    torch.jit.script(TinyCNN(5, seed=7)).save(str(model))
+    names = root / "names.txt"
+    names.write_text("".join(f"class {i}\n" for i in range(5)))
+    rng = np.random.default_rng(1)
+    lines = []
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(root / f"img{i}.png")
+        lines.append(f"img{i}.png {i % 5}")
+    (root / "labels.txt").write_text("\n".join(lines))
+    return {"model": model, "names": names, "labels": root / "labels.txt"}
+
+
+def load_tiny(files: dict[str, Path]) -> Classifier:
+    """The tiny set's classifier, as ``load_classifier`` gives it (CPU, batches of 16)."""
+    from explainer.models import load_classifier
+
+    return load_classifier(
+        f"torchscript:{files['model']}",
+        device="cpu",
+        class_names=files["names"],
+        preprocess=TINY_PREPROCESS,
+        batch_size=16,
+    )

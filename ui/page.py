@@ -20,6 +20,7 @@ ERRORS_PAGE = "pages/1_Find_errors.py"
 RUNS_PAGE = "pages/3_Runs.py"
 SCORECARD_PAGE = "pages/5_Scorecard.py"
 STUDY_PAGE = "pages/6_Study.py"
+COHORTS_PAGE = "pages/4_Cohorts.py"
 HOME_PAGE = "app.py"
 # Served by the app itself: a ":material/…:" page icon makes the browser fetch the favicon from
 # an outside font host, and nothing the app does may need a host other than this one.

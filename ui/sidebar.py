@@ -143,6 +143,7 @@ def _navigation() -> None:
     st.page_link(page.RUNS_PAGE, label="Saved runs", icon=":material/history:")
     st.page_link(page.SCORECARD_PAGE, label="Scorecard", icon=":material/leaderboard:")
     st.page_link(page.STUDY_PAGE, label="Study", icon=":material/groups:")
+    st.page_link(page.COHORTS_PAGE, label="Cohorts", icon=":material/grid_view:")
     st.divider()
 
 

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "sam_job": None,
     "scorecard_job": None,  # key of this session's scorecard job
     "study_job": None,  # key of this session's study build
+    "cohort_job": None,  # key of this session's cohort batch job
     "run_key": None,  # the finished run shown on the Explain page
     "step_run": None,  # the run whose step the player holds
     "partition_jobs": (),  # keys of this session's partition-comparison searches

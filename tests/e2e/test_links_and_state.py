@@ -46,13 +46,14 @@ def test_an_old_share_link_opens_the_run_and_step_on_a_fresh_server(browser, fre
         "Saved runs",
         "Scorecard",
         "Study",
+        "Cohorts",
     ]
     assert page.locator("[data-testid='stSidebarNavItems']").count() == 0  # no legacy page list
     screenshot(page, "old_link_fresh_server")
     ctx.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/Find_errors", "/Explain", "/Runs", "/Study"])
+@pytest.mark.parametrize("path", ["/", "/Find_errors", "/Explain", "/Runs", "/Cohorts", "/Scorecard", "/Study"])
 def test_every_page_url_works_on_its_own(browser, fresh_server, path):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
@@ -63,6 +64,8 @@ def test_every_page_url_works_on_its_own(browser, fresh_server, path):
         "/Find_errors": "Find errors",
         "/Explain": "Explain",
         "/Runs": "Saved runs",
+        "/Cohorts": "Cohorts",
+        "/Scorecard": "Scorecard",
         "/Study": "Study",
     }[path]
     assert page.get_by_role("heading", name=heading).first.is_visible()
