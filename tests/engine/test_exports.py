@@ -228,7 +228,10 @@ def test_provenance(tiny_exp):
     assert len(p["model_weights_sha256"]) == 64
     assert p["image"] == "tiny.png" and p["image_sha256"] == TINY_SOURCE["digest"] and p["image_label"] == 1
     assert p["view_sha256"] == store.array_digest(tiny_exp.view)
-    assert p["regions"] == {"method": "grid", "params": {"cells_per_side": 4, "rows": None, "min_area": 0}} and p["n_regions"] == 16
+    assert (
+        p["regions"] == {"method": "grid", "params": {"cells_per_side": 4, "rows": None, "min_area": 0}}
+        and p["n_regions"] == 16
+    )
     assert p["weights"]["effectiveness"] == 0.5 and p["weights"]["consistency"] == 20.0
     assert p["pending_samples"] == 3 and p["fill"] == "black" and p["search"] == "bidirectional"
     assert set(p["versions"]) >= {"torch", "numpy", "lima_lens"}
