@@ -459,6 +459,11 @@ class RunStore:
         indexed = self._indexed(lambda index: (index.rows(), index.problems()))
         return indexed if indexed is not None else self._scan_files()
 
+    def problems(self) -> builtins.list[tuple[str, str]]:
+        """``(folder, reason)`` for every run folder whose JSON is not a readable run."""
+        found = self._indexed(lambda index: index.problems())
+        return found if found is not None else self._scan_files()[1]
+
     def reindex(self) -> int:
         """Rebuild the run index from the folders; returns how many folders it holds."""
         return self.index.rebuild()
