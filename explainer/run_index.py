@@ -111,6 +111,7 @@ class RunIndex:
         the JSON is no run); ``is_key(name)``: whether a folder name is a run key."""
         self.root = Path(root)
         self._read_row, self._is_key = read_row, is_key
+        self._names: frozenset[str] | None = None  # the folder names at the last sync
         self.path = self.root / INDEX_NAME
         self._last_full = -FULL_CHECK_S  # the first sync checks every run
 
@@ -168,7 +169,7 @@ class RunIndex:
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
             except OSError:
                 pass
-        self._last_full = -FULL_CHECK_S
+        self._last_full, self._names = -FULL_CHECK_S, None
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -219,6 +220,8 @@ class RunIndex:
         except OSError:
             return 0
         full = force or time.monotonic() - self._last_full >= FULL_CHECK_S
+        if not full and self._names == frozenset(names):
+            return 0  # the same folders as at the last sync: nothing to reconcile
         with self._connect() as conn:
             known = {k: (m, s) for k, m, s in conn.execute("SELECT key, json_mtime_ns, json_size FROM runs")}
             on_disk = set(names)
@@ -250,6 +253,7 @@ class RunIndex:
                 conn.execute("COMMIT")
         if full:
             self._last_full = time.monotonic()
+        self._names = frozenset(on_disk)  # an unfinished folder is checked again next time
         return len(changed) + len(gone)
 
     def rebuild(self) -> int:
