@@ -112,6 +112,7 @@ class RunIndex:
         self.root = Path(root)
         self._read_row, self._is_key = read_row, is_key
         self._names: frozenset[str] | None = None  # the folder names at the last sync
+        self._pending: frozenset[str] = frozenset()  # those of them without an explanation.json
         self.path = self.root / INDEX_NAME
         self._last_full = -FULL_CHECK_S  # the first sync checks every run
 
@@ -220,8 +221,9 @@ class RunIndex:
         except OSError:
             return 0
         full = force or time.monotonic() - self._last_full >= FULL_CHECK_S
-        if not full and self._names == frozenset(names):
-            return 0  # the same folders as at the last sync: nothing to reconcile
+        listed = frozenset(names)
+        if not full and self._names == listed and not any(self._has_json(n) for n in self._pending):
+            return 0  # the same folders as at the last sync, none of them newly finished
         with self._connect() as conn:
             known = {k: (m, s) for k, m, s in conn.execute("SELECT key, json_mtime_ns, json_size FROM runs")}
             on_disk = set(names)
@@ -253,8 +255,13 @@ class RunIndex:
                 conn.execute("COMMIT")
         if full:
             self._last_full = time.monotonic()
-        self._names = frozenset(on_disk)  # an unfinished folder is checked again next time
+        # Folders without a JSON (a save in progress, or no run at all) are checked again on
+        # every sync: one stat each.
+        self._names, self._pending = listed, listed - on_disk - (set(known) - set(gone))
         return len(changed) + len(gone)
+
+    def _has_json(self, name: str) -> bool:
+        return os.path.isfile(self.root / name / "explanation.json")
 
     def rebuild(self) -> int:
         """Delete the index and build it again from the files; returns the number of folders."""

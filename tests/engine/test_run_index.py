@@ -166,3 +166,12 @@ def test_without_a_usable_index_the_files_are_read(filled, tmp_path, monkeypatch
     monkeypatch.setattr(filled.index, "sync", locked)
     assert [r["key"] for r in filled.list(RunFilter(model="m:b"), limit=2)] == ["run09", "run07"]
     assert filled.count() == 10 and (tmp_path / INDEX_NAME).exists()  # never deleted for a lock
+
+
+def test_a_run_finished_after_a_listing_is_picked_up_at_once(filled, tmp_path):
+    (tmp_path / "later").mkdir()  # a save in another process: the folder first ...
+    (tmp_path / "_methods").mkdir()  # ... and a folder that never holds a run
+    assert filled.count() == 10
+    shutil.copy(tmp_path / "run01" / "explanation.npz", tmp_path / "later")
+    shutil.copy(tmp_path / "run01" / "explanation.json", tmp_path / "later")  # ... then its JSON
+    assert filled.count() == 11 and filled.problems() == []
