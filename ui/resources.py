@@ -190,6 +190,49 @@ def search_rate(model_key: str, clf: Classifier) -> float:
     return _RATES.get(model_key) or throughput(model_key, clf)
 
 
+_SCAN_RATES: dict[str, float] = {}
+DECODE_SAMPLE = 6  # images decoded to measure a set's decoding cost
+
+
+def remember_scan_rate(model_key: str, rate: float) -> None:
+    """Images per second that a finished scan achieved, decoding included."""
+    _SCAN_RATES[model_key] = rate
+
+
+@st.cache_resource(max_entries=8, show_spinner="Measuring how fast this set's images decode…")
+def _decode_seconds(set_key: str, model_key: str, _clf: Classifier, _image_set: data.ImageSet) -> float:
+    """Seconds to read, decode and resize one image of the set (a few images, median)."""
+    import statistics
+    import time
+
+    items = _image_set.items
+    step = max(1, len(items) // DECODE_SAMPLE)
+    times = []
+    for item in items[::step][:DECODE_SAMPLE]:
+        start = time.perf_counter()
+        try:
+            _clf.view(item.load())
+        except Exception:
+            continue
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) if times else 0.0
+
+
+def scan_rate(model_key: str, set_key: str, clf: Classifier, image_set: data.ImageSet) -> float:
+    """Images per second for a scan estimate: the last finished scan's speed with this model;
+    else the model's speed with the set's measured decoding time added (a scan decodes on two
+    threads beside the model, but on a small CPU they compete: counting decoding in full is
+    the estimate that did not run low)."""
+    if model_key in _SCAN_RATES:
+        return _SCAN_RATES[model_key]
+    per_image = 1.0 / throughput(model_key, clf)
+    if not on_gpu():
+        per_image += _decode_seconds(set_key, model_key, clf, image_set)
+    else:
+        per_image = max(per_image, _decode_seconds(set_key, model_key, clf, image_set) / 2)
+    return 1.0 / per_image
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def view_of(model_key: str, set_key: str, item_key: str, _clf: Classifier, _item: data.ImageItem) -> np.ndarray:
     """The classifier's view of one image set item (S×S×3 uint8)."""

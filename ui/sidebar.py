@@ -19,7 +19,7 @@ from explainer.errors import LimaError
 from explainer.models import Classifier, list_sources
 from ui import forms, resources, state
 from ui.resources import ModelChoice, SetChoice
-from ui.text import md, md_message
+from ui.text import md, md_message, shorten
 
 SET_KINDS = {"demo": "Built-in demo photos", "server": "Folder, list or CSV on the server", "uploads": "My uploads"}
 MODEL_KEY = "model_source"
@@ -94,7 +94,64 @@ def model_choice() -> ModelChoice:
     return ModelChoice(source.name, inputs.to_dict() if inputs is not None else {"_invalid": True})
 
 
+SET_PARAM = "set"  # ?set=demo | uploads | server:<path under the data root>
+
+
+def encode_set(choice: SetChoice) -> str:
+    """The ``?set=`` value of a set choice."""
+    return f"server:{choice.path}" if choice.kind == "server" else choice.kind
+
+
+def decode_set(value: str) -> SetChoice | None:
+    """The set choice a ``?set=`` value names, or None when it names none."""
+    kind, _, path = value.partition(":")
+    if kind == "server" and path.strip() and len(path) <= 1000 and "\x00" not in path:
+        return SetChoice("server", path.strip())
+    if not path and kind in SET_KINDS and kind != "server":
+        return SetChoice(kind)
+    return None
+
+
+def _set_from_url() -> None:
+    """A ``?set=`` that this session did not write itself (a link, or a reload, which starts a
+    new session) chooses the image set, before the set widgets are drawn. A value that names no
+    set gets a warning and the choice stays as it was."""
+    value = st.query_params.get(SET_PARAM)
+    if value is None or value == st.session_state.get("_set_in_url"):
+        return  # no link, or the value this session wrote: the widgets hold the choice
+    st.session_state["_set_in_url"] = value
+    choice = decode_set(value)
+    if choice is None:
+        st.warning(
+            f"The link's image set {md(shorten(value, 80))} is not understood (expected `demo`, `uploads` or "
+            "`server:<path under the data root>`); showing the set chosen below.",
+            icon=":material/link_off:",
+        )
+        return
+    st.session_state[SET_KIND_KEY] = choice.kind
+    if choice.kind == "server":
+        st.session_state[SET_PATH_KEY] = choice.path
+
+
+def _set_to_url(choice: SetChoice) -> None:
+    """Carry the chosen set in the URL, so a reload or a copied link keeps it (the default demo
+    set leaves the URL alone unless a link already carried a set)."""
+    value = encode_set(choice)
+    if choice.kind == "demo" and SET_PARAM not in st.query_params:
+        return
+    if st.query_params.get(SET_PARAM) != value:
+        st.query_params[SET_PARAM] = value
+    st.session_state["_set_in_url"] = value
+
+
 def set_choice() -> SetChoice:
+    _set_from_url()
+    choice = _set_widgets()
+    _set_to_url(choice)
+    return choice
+
+
+def _set_widgets() -> SetChoice:
     kind = st.selectbox(
         "Image set", list(SET_KINDS), format_func=SET_KINDS.get, key=SET_KIND_KEY, persist_state="session"
     )
@@ -164,6 +221,16 @@ def context() -> Context:
 
 
 def _running_jobs() -> None:
-    active = resources.job_manager().active()
-    if active:
-        st.caption("Running now: " + "; ".join(f"{md(j.label)} ({100 * j.fraction:.0f} %)" for j in active))
+    """What runs now, refreshed every second while anything runs (in step with the pages'
+    progress bars, which poll twice a second)."""
+    manager = resources.job_manager()
+    if not manager.active():
+        return
+
+    @st.fragment(run_every=1.0)
+    def _live() -> None:
+        active = manager.active()
+        if active:
+            st.caption("Running now: " + "; ".join(f"{md(j.label)} ({100 * j.fraction:.0f} %)" for j in active))
+
+    _live()
