@@ -51,10 +51,12 @@ def _search_index(set_key: str, _image_set, _class_names: tuple[str, ...]) -> tu
     return tuple((it.key, f"{it.name}\n{it.key}\n{_class_names[it.label]}".lower()) for it in _image_set.items)
 
 
-def picker_options(ctx: Context, scan, query: str, limit: int = PICKER_LIMIT) -> tuple[list[str], int]:
+def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> tuple[list[str], int]:
     """Keys for the Image picker: the scan's mistakes first (most confidently wrong first), then
     the other images in set order; only those whose name, key or true class contains ``query``
-    (case-insensitive). At most ``limit``; also returns how many matched in all."""
+    (case-insensitive). At most ``limit`` (default :data:`PICKER_LIMIT`); also returns how many
+    matched in all."""
+    limit = limit or PICKER_LIMIT
     image_set = ctx.image_set
     needle = query.strip().lower()
     if needle:
