@@ -213,11 +213,14 @@ def main() -> None:
         st.session_state.pop("gallery_page")
     page_no = st.number_input("Page", 1, pages, key="gallery_page") if pages > 1 else 1
     cols = st.columns(4)
-    for i, row in enumerate(shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]):
-        item = image_set.item(row.key)
+    page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
+    page_items = [image_set.item(row.key) for row in page_rows]
+    thumbs = resources.thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in page_items if it is not None])
+    by_key = {it.key: thumb for it, thumb in zip([it for it in page_items if it is not None], thumbs)}
+    for i, (row, item) in enumerate(zip(page_rows, page_items)):
         with cols[i % 4].container(border=True):
-            if item is not None:
-                st.image(resources.thumbnail(ctx.model_key, ctx.set_key, row.key, clf, item), width="stretch")
+            if item is not None and by_key.get(item.key) is not None:
+                st.image(by_key[item.key], width="stretch")
             st.markdown(f"**{md(row.name)}**")
             st.markdown(
                 f":blue[true] {md(names[row.label])} · {row.p_label:.2f}  \n"
@@ -233,6 +236,10 @@ def main() -> None:
                 state.put("item_key", row.key)
                 state.put("run_key", None)
                 st.switch_page(page.EXPLAIN_PAGE, query_params={"image": row.key})
+    # The next page's thumbnails are decoded while the user looks at this one (started last, so
+    # the decoding threads do not slow down this run).
+    following = [image_set.item(r.key) for r in shown[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE]]
+    resources.prefetch_thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in following if it is not None])
 
 
 def _scanned(cache, clf, image_set, result: ScanResult, model_key: str) -> None:

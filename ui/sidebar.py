@@ -34,6 +34,7 @@ class Context:
     clf_error: str | None = None
     image_set: ImageSet | None = None
     set_error: str | None = None
+    _set_key: str | None = None
 
     @property
     def model_key(self) -> str:
@@ -41,7 +42,13 @@ class Context:
 
     @property
     def set_key(self) -> str:
-        return self.image_set.fingerprint()[:20] if self.image_set else ""
+        # Asked once per gallery card: the set's fingerprint is itself kept per set version,
+        # and this keeps even that check (a stat) to once per page run.
+        if self.image_set is None:
+            return ""
+        if self._set_key is None:
+            self._set_key = self.image_set.fingerprint()[:20]
+        return self._set_key
 
     def require_model(self) -> Classifier:
         if self.clf is None:
@@ -60,7 +67,14 @@ class Context:
 
 
 def _server_candidates(root: Path, limit: int = 200) -> list[str]:
-    """Folders and list/CSV files up to two levels under the data root, relative to it."""
+    """Folders and list/CSV files up to two levels under the data root, relative to it (listed
+    at most every 30 s: a large data root takes a while, and every rerun draws the sidebar)."""
+    return _candidates(str(root), limit)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _candidates(root_text: str, limit: int) -> list[str]:
+    root = Path(root_text)
     if not root.is_dir():
         return []
     out = []
@@ -161,7 +175,8 @@ def _set_widgets() -> SetChoice:
     options = _server_candidates(root)
     path = st.text_input(
         f"Path under {md(root)}",
-        value=options[0] if options else "",
+        # No default once the value was set in the session (a link's ?set=): Streamlit warns about both.
+        value=None if SET_PATH_KEY in st.session_state else (options[0] if options else ""),
         key=SET_PATH_KEY,
         persist_state="session",
         help="A folder with one sub-folder per class, a label list (<file> <class index> per line, "
