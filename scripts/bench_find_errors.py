@@ -186,10 +186,23 @@ def timed_run(page, act, timeout_ms: int = 600_000) -> float:
 
 
 def bench(code: Path, work: Path, tag: str, list_path: Path, words: tuple[str, str, str]) -> dict:
-    """Every interaction on one code base; {name: seconds or [seconds, ...]}."""
+    """Every interaction on one code base; {name: seconds or [seconds, ...]}. A step that fails
+    is reported (with a screenshot in the work folder) and the others still run."""
     class_word, image_word, _ = words
     proc, url = start_server(code, work, tag)
     out: dict = {}
+
+    def step(name: str, action, page) -> None:
+        try:
+            out[name] = action()
+            shown = statistics.median(out[name]) if isinstance(out[name], list) else out[name]
+            print(f"  {tag}: {name:52s} {shown:8.2f} s", flush=True)
+        except Exception as exc:  # a benchmark reports a failed step and goes on
+            out[name] = None
+            print(f"  {tag}: {name}: FAILED ({type(exc).__name__}: {str(exc)[:200]})", flush=True)
+            page.screenshot(path=str(work / f"{tag}-{len(out)}.png"), full_page=True)
+            idle(page)
+
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -204,17 +217,26 @@ def bench(code: Path, work: Path, tag: str, list_path: Path, words: tuple[str, s
 
             timed_run(page, choose_set)
             box = sidebar.locator(".st-key-set_path input")
-            out["open the set (first time: list, scan JSON)"] = timed_run(
-                page, lambda: (box.fill(str(list_path)), box.press("Enter"))
-            )
-            page.get_by_role("button", name="Explain").first.wait_for(timeout=600_000)
+
+            def open_set():
+                seconds = timed_run(page, lambda: (box.fill(str(list_path)), box.press("Enter")))
+                page.get_by_role("button", name="Explain").first.wait_for(timeout=600_000)
+                return seconds
+
+            step("open the set (first time: list, scan JSON)", open_set, page)
             pager = page.locator(".st-key-gallery_page input")
-            out["next page"] = [
-                timed_run(page, lambda n=n: (pager.fill(str(n)), pager.press("Enter"))) for n in (2, 3, 4, 5)
-            ]
+            step(
+                "next page",
+                lambda: [timed_run(page, lambda n=n: (pager.fill(str(n)), pager.press("Enter"))) for n in (2, 3, 4, 5)],
+                page,
+            )
             query = page.locator(".st-key-filter_query input")
-            out["search class names"] = timed_run(page, lambda: (query.fill(class_word), query.press("Enter")))
-            out["clear the search"] = timed_run(page, lambda: (query.fill(""), query.press("Enter")))
+            step(
+                "search class names",
+                lambda: timed_run(page, lambda: (query.fill(class_word), query.press("Enter"))),
+                page,
+            )
+            step("clear the search", lambda: timed_run(page, lambda: (query.fill(""), query.press("Enter"))), page)
 
             def true_filter():
                 page.locator(".st-key-filter_true").click()
@@ -222,23 +244,32 @@ def bench(code: Path, work: Path, tag: str, list_path: Path, words: tuple[str, s
                 page.keyboard.press("ArrowDown")
                 page.keyboard.press("Enter")
 
-            out["true-class filter"] = timed_run(page, true_filter)
-            grid = page.locator("[data-testid='stDataFrame']").first
-            grid_box = grid.bounding_box()
-            # A row is drawn on a canvas: click the selection cell of the first row (the click
-            # selects it, the page applies it as the filter and reruns once more: both counted).
-            out["confusion row"] = timed_run(
-                page, lambda: page.mouse.click(grid_box["x"] + 12, grid_box["y"] + 35 + 17), timeout_ms=600_000
-            )
-            page.wait_for_timeout(1500)
-            idle(page)
-            out["open an image in Explain"] = timed_run(
-                page, lambda: page.get_by_role("button", name="Explain").first.click()
-            )
-            page.get_by_role("heading", name="Explain").first.wait_for(timeout=600_000)
-            idle(page)
-            page.wait_for_timeout(1000)
-            out["Explain picker: type a name to a matching option"] = pick(page, image_word)
+            step("true-class filter", lambda: timed_run(page, true_filter, timeout_ms=120_000), page)
+
+            def confusion_row():
+                grid_box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+                # A row is drawn on a canvas: click the selection cell of the first row (the page
+                # applies it as the filter and reruns once more: the first run is timed).
+                seconds = timed_run(
+                    page, lambda: page.mouse.click(grid_box["x"] + 12, grid_box["y"] + 35 + 17), timeout_ms=120_000
+                )
+                page.wait_for_timeout(1500)
+                idle(page)
+                return seconds
+
+            step("confusion row", confusion_row, page)
+
+            def open_explain():
+                seconds = timed_run(
+                    page, lambda: page.get_by_role("button", name="Explain").first.click(), timeout_ms=300_000
+                )
+                page.get_by_role("heading", name="Explain").first.wait_for(timeout=300_000)
+                idle(page)
+                page.wait_for_timeout(1000)
+                return seconds
+
+            step("open an image in Explain", open_explain, page)
+            step("Explain picker: type a name to a matching option", lambda: pick(page, image_word), page)
             browser.close()
     finally:
         proc.terminate()
@@ -259,7 +290,7 @@ def pick(page, word: str) -> float:
     else:  # one menu over every image: open it and type into it
         page.locator(".st-key-_item").click()
         page.keyboard.type(word)
-    page.get_by_role("option").filter(has_text=word).first.wait_for(timeout=600_000)
+    page.get_by_role("option").filter(has_text=word).first.wait_for(timeout=300_000)
     seconds = time.perf_counter() - start
     page.keyboard.press("Escape")
     return seconds
@@ -268,7 +299,10 @@ def pick(page, word: str) -> float:
 def summary(results: dict) -> dict:
     flat = {}
     for name, value in results.items():
-        flat[name] = round(statistics.median(value), 3) if isinstance(value, list) else round(value, 3)
+        if value is None:
+            flat[name] = float("nan")
+        else:
+            flat[name] = round(statistics.median(value), 3) if isinstance(value, list) else round(value, 3)
     return flat
 
 
