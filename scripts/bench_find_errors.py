@@ -247,16 +247,21 @@ def bench(code: Path, work: Path, tag: str, list_path: Path, words: tuple[str, s
             step("true-class filter", lambda: timed_run(page, true_filter, timeout_ms=120_000), page)
 
             def confusion_row():
-                grid_box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
-                before = page.locator(".st-key-filter_pred").inner_text()
-                # A row is drawn on a canvas: click the selection cell of the first row (the page
+                grid = page.locator("[data-testid='stDataFrame']").first
+                grid.scroll_into_view_if_needed()
+                grid.hover()  # the grid draws its row markers once the mouse is over it
+                page.wait_for_timeout(300)
+                grid_box = grid.bounding_box()
+                pred_box = page.get_by_role("combobox", name="Predicted class")
+                before = pred_box.input_value()
+                # A row is drawn on a canvas: click the first row's selection marker (the page
                 # applies it as the filter and reruns once more: the first run is timed).
                 seconds = timed_run(
-                    page, lambda: page.mouse.click(grid_box["x"] + 12, grid_box["y"] + 35 + 17), timeout_ms=120_000
+                    page, lambda: page.mouse.click(grid_box["x"] + 18, grid_box["y"] + 35 + 17), timeout_ms=120_000
                 )
                 page.wait_for_timeout(1500)
                 idle(page)
-                if page.locator(".st-key-filter_pred").inner_text() == before:
+                if pred_box.input_value() == before:
                     raise RuntimeError("the click selected no confusion row (the predicted-class box is unchanged)")
                 return seconds
 
