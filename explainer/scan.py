@@ -8,16 +8,18 @@ behind inference) and yields :class:`ScanProgress` after every batch; the last i
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from explainer import settings
-from explainer.data import ImageItem, ImageSet
+from explainer.data import ImageItem, ImageSet, item_signature
 from explainer.errors import LimaError
 from explainer.models import Classifier
 from explainer.prefetch import prefetch
@@ -37,6 +39,8 @@ class ScanRow:
         pred: the top-1 class; p_label, p_pred: their probabilities.
         top: the top-5 as (class id, probability) pairs.
         error: why the image could not be read (then pred is -1 and it counts nowhere).
+        sig: the item's signature when it was scanned (:func:`explainer.data.item_signature`):
+            an incremental scan reuses the row while the signature is unchanged.
     """
 
     key: str
@@ -47,6 +51,7 @@ class ScanRow:
     p_pred: float = 0.0
     top: tuple[tuple[int, float], ...] = ()
     error: str | None = None
+    sig: str = ""
 
     @property
     def correct(self) -> bool:
@@ -66,11 +71,18 @@ class ScanResult:
     created: str = ""
     problems: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
+    # Derived tables are computed once per result (a result is immutable) and kept on it, so a
+    # page that reruns on every click at 50,000 images does not re-sort them each time.
+
+    @cached_property
     def readable(self) -> list[ScanRow]:
         return [r for r in self.rows if r.error is None]
 
-    @property
+    @cached_property
+    def unreadable(self) -> list[ScanRow]:
+        return [r for r in self.rows if r.error is not None]
+
+    @cached_property
     def accuracy(self) -> float:
         rows = self.readable
         return sum(r.correct for r in rows) / len(rows) if rows else float("nan")
@@ -82,20 +94,34 @@ class ScanResult:
     def mistakes(self, true: int | None = None, pred: int | None = None) -> list[ScanRow]:
         """Misclassified images, most confidently wrong first (p of the wrong class, then the
         lowest p of the true class), optionally filtered by true and/or predicted class."""
-        rows = [
-            r
-            for r in self.readable
-            if not r.correct and (true is None or r.label == true) and (pred is None or r.pred == pred)
-        ]
-        return sorted(rows, key=lambda r: (-r.p_pred, r.p_label, r.key))
+        if true is None and pred is None:
+            return list(self._mistakes)
+        return [r for r in self._mistakes if (true is None or r.label == true) and (pred is None or r.pred == pred)]
+
+    @cached_property
+    def _mistakes(self) -> tuple[ScanRow, ...]:
+        rows = [r for r in self.readable if not r.correct]
+        return tuple(sorted(rows, key=lambda r: (-r.p_pred, r.p_label, r.key)))
+
+    @cached_property
+    def mistake_keys(self) -> frozenset[str]:
+        return frozenset(r.key for r in self._mistakes)
 
     def confusions(self) -> list[tuple[int, int, int]]:
         """(true, predicted, count) for every confused pair, most frequent first."""
-        counts = Counter((r.label, r.pred) for r in self.readable if not r.correct)
-        return sorted(((t, p, n) for (t, p), n in counts.items()), key=lambda x: (-x[2], x[0], x[1]))
+        return list(self._confusions)
+
+    @cached_property
+    def _confusions(self) -> tuple[tuple[int, int, int], ...]:
+        counts = Counter((r.label, r.pred) for r in self._mistakes)
+        return tuple(sorted(((t, p, n) for (t, p), n in counts.items()), key=lambda x: (-x[2], x[0], x[1])))
 
     def row(self, key: str) -> ScanRow | None:
-        return next((r for r in self.rows if r.key == key), None)
+        return self._by_key.get(key)
+
+    @cached_property
+    def _by_key(self) -> dict[str, ScanRow]:
+        return {r.key: r for r in self.rows}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -126,8 +152,11 @@ class ScanProgress:
             return 0.0
         return eta_from_rate(self.done, self.total, self.elapsed_s)
 
+    reused: int = 0  # rows an incremental scan took from the previous scan
+
     def describe(self) -> str:
-        return f"{self.done:,} of {self.total:,} images"
+        extra = f" ({self.reused:,} unchanged, reused)" if self.reused else ""
+        return f"{self.done:,} of {self.total:,} images{extra}"
 
 
 def _load_view(clf: Classifier, item: ImageItem):
@@ -139,14 +168,14 @@ def _load_view(clf: Classifier, item: ImageItem):
         return None, f"{item.name}: {type(exc).__name__}: {exc}"
 
 
-def _rows_for(clf: Classifier, items: list[ImageItem], loaded) -> list[ScanRow]:
+def _rows_for(clf: Classifier, items: list[ImageItem], loaded, sigs: list[str]) -> list[ScanRow]:
     ok = [i for i, (v, _) in enumerate(loaded) if v is not None]
     probs = clf.predict(np.stack([loaded[i][0] for i in ok])) if ok else np.zeros((0, clf.num_classes))
     rows: list[ScanRow] = []
     by_index = dict(zip(ok, probs))
     for i, item in enumerate(items):
         if i not in by_index:
-            rows.append(ScanRow(item.key, item.name, item.label, error=loaded[i][1]))
+            rows.append(ScanRow(item.key, item.name, item.label, error=loaded[i][1], sig=sigs[i]))
             continue
         p = by_index[i]
         top = np.argsort(-p, kind="stable")[:TOP_K]
@@ -159,41 +188,65 @@ def _rows_for(clf: Classifier, items: list[ImageItem], loaded) -> list[ScanRow]:
                 float(p[item.label]),
                 float(p[top[0]]),
                 tuple((int(c), float(p[c])) for c in top),
+                sig=sigs[i],
             )
         )
     return rows
 
 
 def iter_scan(
-    clf: Classifier, image_set: ImageSet, batch_size: int | None = None, workers: int = 2
+    clf: Classifier,
+    image_set: ImageSet,
+    batch_size: int | None = None,
+    workers: int = 2,
+    previous: ScanResult | None = None,
 ) -> Iterator[ScanProgress]:
     """Classify every image of ``image_set``; yields progress per batch, the result last.
 
     Stop iterating to cancel. Unreadable images become rows with ``error`` set.
+
+    Args:
+        previous: an earlier scan of this set by the same model (same id and weights; otherwise
+            it is ignored). Incremental: an item whose signature (key, label, file path, size and
+            mtime, or content digest) is unchanged keeps its row; only new or changed items are
+            scored. Progress then counts the items to score.
     """
     from datetime import datetime, timezone
 
-    items = list(image_set.items)
+    all_items = list(image_set.items)
+    sigs = {item.key: item_signature(item) for item in all_items}
+    reusable: dict[str, ScanRow] = {}
+    if previous is not None and (previous.model_id, previous.weights_hash) == (clf.id, clf.weights_hash):
+        reusable = {r.key: r for r in previous.rows if r.sig and r.sig == sigs.get(r.key)}
+    items = [item for item in all_items if item.key not in reusable]
     b = batch_size or clf.batch_size
     batches = [items[i : i + b] for i in range(0, len(items), b)]
-    start, rows = time.perf_counter(), []
-    yield ScanProgress(0, len(items), 0.0)
+    start, scored = time.perf_counter(), {}
+    yield ScanProgress(0, len(items), 0.0, reused=len(reusable))
     # Decode two batches ahead while the model runs (decoding stops competing with inference).
     loads = prefetch(lambda it: _load_view(clf, it), batches, ahead=PREFETCH_BATCHES, workers=workers)
+    done = 0
     for batch, loaded in zip(batches, loads):
-        rows.extend(_rows_for(clf, batch, loaded))
-        yield ScanProgress(len(rows), len(items), time.perf_counter() - start)
+        for row in _rows_for(clf, batch, loaded, [sigs[it.key] for it in batch]):
+            scored[row.key] = row
+        done += len(batch)
+        yield ScanProgress(done, len(items), time.perf_counter() - start, reused=len(reusable))
+    rows = tuple(scored.get(item.key) or reusable[item.key] for item in all_items)
+    elapsed = time.perf_counter() - start
+    if reusable and previous is not None:
+        # The reported speed stays the model's: the reused rows cost what they cost before.
+        elapsed += previous.elapsed_s * len(reusable) / max(len(previous.rows), 1)
     result = ScanResult(
         image_set.name,
         image_set.fingerprint(),
         clf.id,
         clf.weights_hash,
-        tuple(rows),
-        time.perf_counter() - start,
+        rows,
+        elapsed,
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tuple(image_set.problems),
     )
-    yield ScanProgress(len(rows), len(items), result.elapsed_s, result)
+    yield ScanProgress(done, len(items), elapsed, result, reused=len(reusable))
 
 
 def scan(clf: Classifier, image_set: ImageSet, **options) -> ScanResult:
@@ -202,10 +255,19 @@ def scan(clf: Classifier, image_set: ImageSet, **options) -> ScanResult:
 
 
 class ScanCache:
-    """Scan results on disk, one JSON file per (model weights, image set fingerprint)."""
+    """Scan results on disk, one JSON file per (model weights, image set fingerprint), plus a
+    small pointer per (model, image set) to its latest scan (what an incremental rescan reuses).
+
+    Parsed results are held in memory (the last few, keyed by file, size and mtime), so a page
+    that asks for the same scan on every rerun parses its JSON once, not on every click.
+    """
+
+    MEMORY = 4  # parsed results kept
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root else settings.current().scans_dir
+        self._memory: OrderedDict[Path, tuple[tuple[int, int], ScanResult]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def path(self, clf: Classifier, image_set: ImageSet) -> Path:
         import hashlib
@@ -213,14 +275,58 @@ class ScanCache:
         key = hashlib.sha256(f"{clf.id}|{clf.weights_hash}|{image_set.fingerprint()}".encode()).hexdigest()[:20]
         return self.root / f"{key}.json"
 
+    def _pointer(self, clf: Classifier, image_set: ImageSet) -> Path:
+        import hashlib
+
+        identity = json.dumps([clf.id, clf.weights_hash, image_set.kind, image_set.name, str(image_set.root)])
+        return self.root / f"{hashlib.sha256(identity.encode()).hexdigest()[:20]}.latest"
+
     def get(self, clf: Classifier, image_set: ImageSet) -> ScanResult | None:
-        path = self.path(clf, image_set)
+        return self._read(self.path(clf, image_set))
+
+    def latest(self, clf: Classifier, image_set: ImageSet) -> ScanResult | None:
+        """The last scan of this set (by kind, name and folder) with this model, whatever the
+        set's version then: the rows an incremental rescan may reuse. None if there is none."""
         try:
-            return ScanResult.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError):
+            name = self._pointer(clf, image_set).read_text(encoding="utf-8").strip()
+        except OSError:
             return None
+        if not name or "/" in name or not name.endswith(".json"):
+            return None
+        return self._read(self.root / name)
+
+    def _read(self, path: Path) -> ScanResult | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns)
+        with self._lock:
+            held = self._memory.get(path)
+            if held is not None and held[0] == stamp:
+                self._memory.move_to_end(path)
+                return held[1]
+        try:
+            result = ScanResult.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        self._remember(path, stamp, result)
+        return result
 
     def put(self, clf: Classifier, image_set: ImageSet, result: ScanResult) -> Path:
         path = self.path(clf, image_set)
         write_atomic(path, result.to_json().encode("utf-8"))
+        write_atomic(self._pointer(clf, image_set), path.name.encode("utf-8"))
+        try:
+            st = path.stat()
+            self._remember(path, (st.st_size, st.st_mtime_ns), result)  # no re-parse on the next get
+        except OSError:
+            pass
         return path
+
+    def _remember(self, path: Path, stamp: tuple[int, int], result: ScanResult) -> None:
+        with self._lock:
+            self._memory[path] = (stamp, result)
+            self._memory.move_to_end(path)
+            while len(self._memory) > self.MEMORY:
+                self._memory.popitem(last=False)

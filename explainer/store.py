@@ -14,10 +14,12 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from explainer.config import SearchOptions
 from explainer.errors import StoreError
 from explainer.explanation import LOG_FIELDS, Explanation, SearchLog
 from explainer.regions import RegionSpec
+from explainer.run_index import RunFilter, RunIndex
 
 FORMAT = "lima-lens/explanation/1"
 ARRAYS = ("view", "labels", "order", "area", "insertion_probs", "deletion_probs")
@@ -362,6 +365,7 @@ class RunStore:
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root else settings.current().runs_dir
+        self.index = RunIndex(self.root, read_listing_row, is_run_key)
 
     def path(self, key: str) -> Path:
         if not is_run_key(key):
@@ -380,7 +384,14 @@ class RunStore:
             return False
 
     def save(self, exp: Explanation, key: str) -> Path:
-        return save(exp, self.path(key))
+        """Save ``exp`` under ``key`` and record it in the run index (a failure to update the
+        index never fails the save: the files are the truth, and the next listing catches up)."""
+        folder = save(exp, self.path(key))
+        try:
+            self.index.put(key, read_listing_row(key, folder / "explanation.json"))
+        except (sqlite3.Error, StoreError, OSError):
+            pass
+        return folder
 
     def load(self, key: str) -> Explanation:
         return load(self.path(key))
@@ -419,16 +430,88 @@ class RunStore:
 
     def delete(self, key: str) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)
+        try:
+            self.index.remove(key)
+        except (sqlite3.Error, OSError):
+            pass  # the next listing notices the folder is gone
 
-    def list(self) -> list[dict]:
-        """Saved runs, newest first: key, created, image, target, model, regions, AUCs (runs
-        whose JSON cannot be read are left out; :meth:`catalogue` says why)."""
-        return self.catalogue()[0]
+    def list(self, where: RunFilter | None = None, limit: int | None = None, offset: int = 0) -> builtins.list[dict]:
+        """Saved runs, newest first: key, created, image, image set, true class, prediction,
+        target, model, regions, AUCs (see :data:`explainer.run_index.COLUMNS`); those matching
+        ``where``, ``limit`` of them from ``offset`` (paging). Runs whose JSON cannot be read
+        are left out; :meth:`catalogue` says why. Served by the run index (kept in step with the
+        folders first); without a usable index, by reading every JSON."""
+        indexed = self._indexed(lambda index: index.rows(where, limit, offset))
+        if indexed is not None:
+            return indexed
+        rows = [r for r in self._scan_files()[0] if _matches(r, where or RunFilter())]
+        return rows[offset : None if limit is None else offset + limit]
+
+    def count(self, where: RunFilter | None = None) -> int:
+        """How many readable runs match ``where`` (see :meth:`list`)."""
+        counted = self._indexed(lambda index: index.count(where))
+        if counted is not None:
+            return counted
+        return len(self.list(where))
+
+    def values(self, column: str) -> builtins.list[str]:
+        """Distinct values of a filter column (model, image_set, label, predicted, target,
+        regions) over the readable runs, sorted: the choices of a filter menu."""
+        found = self._indexed(lambda index: index.values(column))
+        if found is not None:
+            return found
+        return sorted({r[column] for r in self._scan_files()[0] if r.get(column)})
+
+    def confusions(self) -> builtins.list[tuple[str, str, int]]:
+        """``(true class, predicted class, runs)`` over runs of misclassified images, most first."""
+        found = self._indexed(lambda index: index.confusions())
+        if found is not None:
+            return found
+        from collections import Counter
+
+        pairs = Counter(
+            (r["label"], r["predicted"]) for r in self._scan_files()[0] if _matches(r, RunFilter(mistakes=True))
+        )
+        return sorted(((t, p, n) for (t, p), n in pairs.items()), key=lambda x: (-x[2], x[0], x[1]))
 
     def catalogue(self) -> tuple[builtins.list[dict], builtins.list[tuple[str, str]]]:
         """Every run folder: the readable runs as rows (see :meth:`list`), newest first, and
         ``(key, reason)`` for each folder whose ``explanation.json`` is unreadable, malformed or
         another program's file. One bad folder never hides the good ones."""
+        indexed = self._indexed(lambda index: (index.rows(), index.problems()))
+        return indexed if indexed is not None else self._scan_files()
+
+    def problems(self) -> builtins.list[tuple[str, str]]:
+        """``(folder, reason)`` for every run folder whose JSON is not a readable run."""
+        found = self._indexed(lambda index: index.problems())
+        return found if found is not None else self._scan_files()[1]
+
+    def reindex(self) -> int:
+        """Rebuild the run index from the folders; returns how many folders it holds."""
+        return self.index.rebuild()
+
+    def _indexed(self, query):
+        """``query(index)`` after bringing the index in step with the folders; an index SQLite
+        cannot read is rebuilt once; None when the index cannot be used (a read-only folder, a
+        lock held too long), so the caller reads the files instead."""
+        if not self.root.is_dir():
+            return query(_EMPTY_INDEX)
+        for attempt in (1, 2):
+            try:
+                self.index.sync()
+                return query(self.index)
+            except sqlite3.OperationalError:
+                return None
+            except sqlite3.DatabaseError:
+                if attempt == 2:
+                    return None
+                self.index.discard()
+            except OSError:
+                return None
+        return None
+
+    def _scan_files(self) -> tuple[builtins.list[dict], builtins.list[tuple[str, str]]]:
+        """:meth:`catalogue` by reading every ``explanation.json`` (the index's fallback)."""
         rows, problems = [], []
         for doc_path in sorted(self.root.glob("*/explanation.json")):
             key = doc_path.parent.name
@@ -436,9 +519,10 @@ class RunStore:
                 problems.append((key, "the folder's name is not a run key (letters, digits, '-' and '_' only)"))
                 continue
             try:
-                rows.append(_list_row(key, doc_path))
+                rows.append(read_listing_row(key, doc_path))
             except StoreError as exc:
                 problems.append((key, str(exc)))
+        rows.sort(key=lambda r: r["key"])
         rows.sort(key=lambda r: r["created"], reverse=True)
         return rows, problems
 
@@ -503,12 +587,12 @@ def _settle_backup(folder: Path) -> int:
     return 0
 
 
-def _list_row(key: str, doc_path: Path) -> dict:
-    """One row of :meth:`RunStore.list`; StoreError with the reason when the JSON is not a run."""
-    try:
-        doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, or not JSON
-        raise StoreError(f"explanation.json cannot be read ({type(exc).__name__}: {exc})") from exc
+def listing_row(key: str, doc: Any) -> dict[str, Any]:
+    """The listing fields of a parsed ``explanation.json``.
+
+    Raises:
+        StoreError: the document is not a LiMA Lens run (the message says why).
+    """
     if not isinstance(doc, dict):
         raise StoreError(f"explanation.json holds a {type(doc).__name__}, not a LiMA Lens run")
     if doc.get("format") != FORMAT:
@@ -519,7 +603,7 @@ def _list_row(key: str, doc_path: Path) -> dict:
         if not isinstance(value, dict):
             raise StoreError(f"explanation.json: '{name}' is {type(value).__name__}, not an object")
         parts[name] = value
-    s = parts["summary"]
+    s, source = parts["summary"], parts["source"]
 
     def number(value):
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -527,10 +611,18 @@ def _list_row(key: str, doc_path: Path) -> dict:
     def text(value):
         return value if isinstance(value, str) else ""
 
+    names = doc.get("class_names")
+    label = source.get("label")
+    label_name = ""
+    if isinstance(label, int) and not isinstance(label, bool) and isinstance(names, list) and 0 <= label < len(names):
+        label_name = text(names[label])
     return {
         "key": key,
         "created": text(doc.get("created")),
-        "image": text(parts["source"].get("name")),
+        "image": text(source.get("name")),
+        "image_set": text(source.get("set")),
+        "label": label_name,
+        "predicted": text(s.get("full_prediction_name")),
         "target": text(s.get("target_name")),
         "tracked": text(s.get("tracked_name")),
         "model": text(parts["model"].get("id")),
@@ -541,3 +633,49 @@ def _list_row(key: str, doc_path: Path) -> dict:
         "deletion_auc": number(s.get("deletion_auc")),
         "wall_time_s": number(doc.get("wall_time_s")),
     }
+
+
+def read_listing_row(key: str, doc_path: Path) -> dict[str, Any]:
+    """Read and parse one run's JSON into its listing fields (StoreError with the reason)."""
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, or not JSON
+        raise StoreError(f"explanation.json cannot be read ({type(exc).__name__}: {exc})") from exc
+    return listing_row(key, doc)
+
+
+def _matches(row: dict, where: RunFilter) -> bool:
+    """Whether a listing row passes ``where`` (the file-reading twin of RunFilter.where)."""
+    from explainer.run_index import FILTER_COLUMNS
+
+    if any(getattr(where, c) and row.get(c) != getattr(where, c) for c in FILTER_COLUMNS):
+        return False
+    wrong = row["label"] and row["label"] != row["predicted"]
+    if where.confusion and (not wrong or (row["label"], row["predicted"]) != tuple(where.confusion)):
+        return False
+    if where.mistakes and not wrong:
+        return False
+    text = (where.text or "").lower()
+    return not text or text in row["image"].lower() or text in row["key"].lower()
+
+
+class _NoIndex:
+    """The index of a runs folder that does not exist yet: nothing in it."""
+
+    def rows(self, *args, **kwargs):
+        return []
+
+    def count(self, *args, **kwargs):
+        return 0
+
+    def problems(self):
+        return []
+
+    def values(self, column):
+        return []
+
+    def confusions(self):
+        return []
+
+
+_EMPTY_INDEX = _NoIndex()

@@ -76,13 +76,13 @@ def main() -> None:
     manager = resources.job_manager()
     scan_key = "scan:" + cache.path(clf, image_set).stem
 
-    def start_scan() -> None:
+    def start_scan(previous: ScanResult | None = None) -> None:
         job = manager.submit(
             scan_key,
             "scan",
             f"Scanning {image_set.name}",
-            lambda: iter_scan(clf, image_set),
-            on_done=lambda result: cache.put(clf, image_set, result),
+            lambda: iter_scan(clf, image_set, previous=previous),
+            on_done=lambda result: _scanned(cache, clf, image_set, result, ctx.model_key),
         )
         components.start_job("scan_job", job)
 
@@ -100,19 +100,40 @@ def main() -> None:
     running = job is not None and job.active
 
     if result is None and not running:
-        rate = resources.throughput(ctx.model_key, clf)
+        earlier = cache.latest(clf, image_set)  # this set's last scan, before files changed
+        rate = resources.scan_rate(ctx.model_key, ctx.set_key, clf, image_set)
+        reuse = (
+            " Images unchanged since the last scan are reused; only new or changed files are scored."
+            if earlier is not None
+            else ""
+        )
         st.info(
-            f"**{len(image_set)} images** in {md(image_set.name)}. Scanning them with {md(clf.id)} takes "
-            f"{components.format_seconds(len(image_set) / rate)} on {md(resources.device_name())}."
+            f"**{len(image_set):,} images** in {md(image_set.name)}. Scanning them with {md(clf.id)} takes "
+            f"{components.format_seconds(len(image_set) / rate)} on {md(resources.device_name())}.{reuse}"
         )
         stopped = st.session_state.get("_outcome_scan_job")  # cancelled or failed: wait for a click
         if len(image_set) <= AUTO_SCAN_LIMIT and finished is None and not stopped:
-            start_scan()
+            start_scan(earlier)
             st.rerun()
-        st.button(f"Scan {len(image_set)} images", type="primary", on_click=start_scan, icon=":material/play_arrow:")
+        st.button(
+            f"Scan {len(image_set):,} images" if earlier is None else "Scan new and changed images",
+            type="primary",
+            on_click=start_scan,
+            args=(earlier,),
+            icon=":material/play_arrow:",
+        )
         st.stop()
     if result is None:
         st.stop()
+    if not running:
+        st.button(
+            "Rescan changed files",
+            on_click=start_scan,
+            args=(result,),
+            icon=":material/refresh:",
+            key="rescan",
+            help="Checks every file's size and date; only new or changed images are scored again.",
+        )
 
     # -- overview ----------------------------------------------------------------------------------
     mistakes = result.mistakes()
@@ -122,13 +143,13 @@ def main() -> None:
     c2.metric("Images", len(readable))
     c3.metric("Misclassified", len(mistakes))
     c4.metric("Scan speed", f"{result.images_per_s:.1f} img/s")
-    unreadable = [r for r in result.rows if r.error]
+    unreadable = result.unreadable
     if unreadable or image_set.problems:
         with st.expander(
             f"{len(unreadable) + len(image_set.problems)} entries could not be used", icon=":material/warning:"
         ):
-            for line in list(image_set.problems) + [r.error for r in unreadable]:
-                st.text(line)
+            lines = list(image_set.problems) + [r.error or "" for r in unreadable]
+            st.text("\n".join(lines[:500]) + (f"\n… and {len(lines) - 500:,} more" if len(lines) > 500 else ""))
     if not mistakes:
         st.success(
             "The model gets every image of this set right. Pick another set, or explain a correct image "
@@ -195,13 +216,15 @@ def main() -> None:
     if st.session_state.get("gallery_page", 1) > pages:  # a filter left fewer pages
         st.session_state.pop("gallery_page")
     page_no = st.number_input("Page", 1, pages, key="gallery_page") if pages > 1 else 1
-    items = {it.key: it for it in image_set.items}
     cols = st.columns(4)
-    for i, row in enumerate(shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]):
-        item = items.get(row.key)
+    page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
+    page_items = [image_set.item(row.key) for row in page_rows]
+    thumbs = resources.thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in page_items if it is not None])
+    by_key = {it.key: thumb for it, thumb in zip([it for it in page_items if it is not None], thumbs)}
+    for i, (row, item) in enumerate(zip(page_rows, page_items)):
         with cols[i % 4].container(border=True):
-            if item is not None:
-                st.image(resources.thumbnail(ctx.model_key, ctx.set_key, row.key, clf, item), width="stretch")
+            if item is not None and by_key.get(item.key) is not None:
+                st.image(by_key[item.key], width="stretch")
             st.markdown(f"**{md(row.name)}**")
             st.markdown(
                 f":blue[true] {md(names[row.label])} · {row.p_label:.2f}  \n"
@@ -217,6 +240,18 @@ def main() -> None:
                 state.put("item_key", row.key)
                 state.put("run_key", None)
                 st.switch_page(page.EXPLAIN_PAGE, query_params={"image": row.key})
+    # The next page's thumbnails are decoded while the user looks at this one (started last, so
+    # the decoding threads do not slow down this run).
+    following = [image_set.item(r.key) for r in shown[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE]]
+    resources.prefetch_thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in following if it is not None])
+
+
+def _scanned(cache, clf, image_set, result: ScanResult, model_key: str) -> None:
+    """A scan finished (in the worker): cache it and remember the speed it achieved, which
+    calibrates the next estimate (decoding included, which the model's own speed leaves out)."""
+    cache.put(clf, image_set, result)
+    if result.elapsed_s > 0 and result.rows:
+        resources.remember_scan_rate(model_key, len(result.rows) / result.elapsed_s)
 
 
 page.render("Find errors", main)

@@ -29,7 +29,7 @@ def _follow_links(ctx: sidebar.Context, runs) -> None:
             linked_run = None
     linked_image = st.query_params.get("image")
     if linked_image and not linked_run and ctx.image_set is not None:
-        if any(item.key == linked_image for item in ctx.image_set.items):
+        if ctx.image_set.item(linked_image) is not None:
             state.put("item_key", linked_image)
         else:
             st.warning(

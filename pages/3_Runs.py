@@ -10,6 +10,7 @@ import streamlit as st
 from PIL import Image
 
 from explainer.errors import LimaError
+from explainer.run_index import RunFilter
 from explainer.store import StoreError
 from ui import page, public, resources, sidebar, state
 from ui.text import md, md_message
@@ -52,15 +53,42 @@ def _confirm_delete(key: str, image: str) -> None:
         st.rerun()
 
 
+PAGE_SIZE = 50
+ANY = "any"
+FILTERS = (("model", "Model"), ("image_set", "Image set"), ("label", "True class"), ("regions", "Regions"))
+
+
+def _filters(runs) -> RunFilter:
+    """The filter row above the table; every choice comes from the run index."""
+    cols = st.columns([2, 2, 2, 1, 2, 2])
+    chosen: dict = {}
+    for col, (name, title) in zip(cols, FILTERS):
+        options = [ANY, *runs.values(name)]
+        key = f"runs_filter_{name}"
+        if st.session_state.get(key, ANY) not in options:
+            st.session_state[key] = ANY  # a value no run has any more
+        value = col.selectbox(title, options, key=key)
+        chosen[name] = None if value == ANY else value
+    pairs = runs.confusions()
+    by_label = {f"{t} → {p} ({n})": (t, p) for t, p, n in pairs}
+    if st.session_state.get("runs_filter_confusion", ANY) not in [ANY, *by_label]:
+        st.session_state["runs_filter_confusion"] = ANY
+    confusion = cols[4].selectbox(
+        "Confusion", [ANY, *by_label], key="runs_filter_confusion", help="Runs of images the model got wrong."
+    )
+    text = cols[5].text_input("Image or key", key="runs_filter_text", placeholder="e.g. husky").strip()
+    return RunFilter(**chosen, confusion=by_label.get(confusion), text=text or None)
+
+
 def main() -> None:
     st.title("Saved runs")
     sidebar.context()
     runs = resources.run_store()
-    rows, problems = runs.catalogue()
     where = "on this server" if public.on() else f"in {md(runs.root)} (set LIMA_RUNS_DIR to move them)"
     st.caption(
         f"Stored {where}. A run with the same model, image, regions and settings is reused instead of recomputed."
     )
+    problems = runs.problems()
     if problems and not public.on():  # the reasons name server folders
         many = len(problems) != 1
         with st.expander(
@@ -68,11 +96,31 @@ def main() -> None:
             f"{'are' if many else 'is'} left out",
             icon=":material/warning:",
         ):
-            for key, reason in problems:
+            for key, reason in problems[:200]:
                 st.text(f"{key}: {reason}")
-    if not rows:
+    if runs.count() == 0:
         st.info("No saved runs yet. Explain an image on the Explain page.")
         return
+    where = _filters(runs)
+    total = runs.count(where)
+    if total == 0:
+        st.info("No saved run matches these filters.")
+        return
+    pages = max(1, -(-total // PAGE_SIZE))
+    if st.session_state.get("runs_page", 1) > pages:  # a filter left fewer pages
+        st.session_state.pop("runs_page")
+    if pages > 1:
+        c1, c2 = st.columns([1, 5])
+        page_no = c1.number_input("Page", 1, pages, key="runs_page")
+        c2.caption(f"{total:,} runs · page {page_no} of {pages} · {PAGE_SIZE} per page")
+    else:
+        page_no = 1
+        st.caption(f"{total:,} run{'s' if total != 1 else ''}")
+    rows = runs.list(where, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
+    shown = (page_no, where)
+    if st.session_state.get("_runs_shown", shown) != shown:
+        st.session_state.pop("runs_table", None)  # a new page or filter starts unselected
+    st.session_state["_runs_shown"] = shown
     table = pd.DataFrame(rows)
     table.insert(0, "view", [_thumbnail(r["key"], r["created"]) for r in rows])
     table["created"] = table["created"].str.slice(0, 16).str.replace("T", " ")
@@ -83,6 +131,7 @@ def main() -> None:
         "view": st.column_config.ImageColumn("", width=THUMB_PX),
         "created": st.column_config.TextColumn("created (UTC)", width=128),
         "image": st.column_config.TextColumn("image", width="medium"),
+        "label": st.column_config.TextColumn("true", width=100),
         "target": st.column_config.TextColumn("explained", width=110),
         "tracked": st.column_config.TextColumn("followed", width=110),
         "model": st.column_config.TextColumn("model", width=140),
@@ -103,7 +152,7 @@ def main() -> None:
         selection_mode="single-row",
         key="runs_table",
     )
-    selected = event["selection"]["rows"] if event else []
+    selected = [i for i in (event["selection"]["rows"] if event else []) if i < len(rows)]
     if not selected:
         st.caption("Select a row to open or delete it.")
         return

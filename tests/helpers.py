@@ -125,3 +125,26 @@ def load_tiny(files: dict[str, Path]) -> Classifier:
         preprocess=TINY_PREPROCESS,
         batch_size=16,
     )
+
+
+def synthetic_runs(root, template, count: int, vary) -> list[str]:
+    """``count`` valid run folders under ``root`` made from one saved run folder ``template``
+    (fast: the NPZ is hard-linked, only the JSON changes). ``vary(i, doc)`` edits the i-th
+    JSON document in place. Returns the keys (``syn00000``, ...)."""
+    import json
+    import os
+    from pathlib import Path
+
+    root, template = Path(root), Path(template)
+    base = json.loads((template / "explanation.json").read_text(encoding="utf-8"))
+    keys = []
+    for i in range(count):
+        key = f"syn{i:05d}"
+        folder = root / key
+        folder.mkdir(parents=True)
+        os.link(template / "explanation.npz", folder / "explanation.npz")
+        doc = json.loads(json.dumps(base))
+        vary(i, doc)
+        (folder / "explanation.json").write_text(json.dumps(doc), encoding="utf-8")
+        keys.append(key)
+    return keys

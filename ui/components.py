@@ -23,7 +23,8 @@ def progress_text(job: Job) -> str:
     """One line (Markdown) on where a job is; its label is escaped (it names user files)."""
     if job.status == "queued":
         ahead = resources.job_manager().queue_position(job)
-        return f"Waiting: {ahead} other job{'s' if ahead != 1 else ''} first (one computation runs at a time)."
+        lane = "batch job" if job.lane == "batch" else "interactive job"
+        return f"Waiting: {ahead} other {lane}{'s' if ahead != 1 else ''} first (one {lane} runs at a time)."
     p = job.progress
     if p is None:
         return f"{md(job.label)}: starting…"

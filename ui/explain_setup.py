@@ -46,14 +46,53 @@ class Plan:
         return self.labels is not None and self.config is not None and self.key is not None
 
 
+PICKER_LIMIT = 200  # options in the Image picker: a 50,000-image set never lands in one menu
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _search_index(set_key: str, _image_set, _class_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(item key, lower-case "name key class") per item of the set, built once per set version."""
+    return tuple((it.key, f"{it.name}\n{it.key}\n{_class_names[it.label]}".lower()) for it in _image_set.items)
+
+
+def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> tuple[list[str], int]:
+    """Keys for the Image picker: the scan's mistakes first (most confidently wrong first), then
+    the other images in set order; only those whose name, key or true class contains ``query``
+    (case-insensitive). At most ``limit`` (default :data:`PICKER_LIMIT`); also returns how many
+    matched in all."""
+    limit = limit or PICKER_LIMIT
+    image_set = ctx.image_set
+    needle = query.strip().lower()
+    if needle:
+        matching = {key for key, text in _search_index(ctx.set_key, image_set, ctx.clf.class_names) if needle in text}
+    mistakes = [r.key for r in scan.mistakes()] if scan else []
+    ordered: list[str] = []
+    seen: set[str] = set()
+    total = 0
+    for key in mistakes:
+        if (not needle or key in matching) and image_set.item(key) is not None and key not in seen:
+            seen.add(key)
+            total += 1
+            if len(ordered) < limit:
+                ordered.append(key)
+    for it in image_set.items:
+        if it.key in seen or (needle and it.key not in matching):
+            continue
+        total += 1
+        if len(ordered) < limit:
+            ordered.append(it.key)
+        elif not needle:
+            return ordered, len(image_set)  # nothing left to count: every item matches
+    return ordered, total
+
+
 def _pick_item(ctx: Context, scan) -> ImageItem:
-    items = ctx.image_set.items
-    by_key = {it.key: it for it in items}
-    mistakes = {r.key for r in scan.mistakes()} if scan else set()
+    image_set = ctx.image_set
+    mistakes = scan.mistake_keys if scan else frozenset()
     wanted = state.get("item_key")
-    if wanted not in by_key:
-        first_mistake = next((r.key for r in scan.mistakes() if r.key in by_key), None) if scan else None
-        wanted = first_mistake or items[0].key
+    if image_set.item(wanted) is None:
+        first_mistake = next((r.key for r in scan.mistakes() if image_set.item(r.key)), None) if scan else None
+        wanted = first_mistake or image_set.items[0].key
         state.put("item_key", wanted)
     st.session_state["_item"] = wanted  # follow the data key (Find errors may set it)
 
@@ -62,18 +101,29 @@ def _pick_item(ctx: Context, scan) -> ImageItem:
         if "image" in st.query_params:  # keep a deep link in step with the choice
             st.query_params["image"] = st.session_state["_item"]
 
-    st.selectbox(
-        "Image",
-        list(by_key),
-        key="_item",
-        on_change=changed,
-        index=None,
-        format_func=lambda k: (
-            f"{by_key[k].name}  ·  {ctx.clf.class_names[by_key[k].label]}"
-            + ("  ·  misclassified" if k in mistakes else "")
-        ),
+    query = st.text_input(
+        "Find an image",
+        key="_item_query",
+        placeholder="file name or class",
+        help="Searches every image of the set; the menu below lists the matches, mistakes first.",
     )
-    return by_key[wanted]
+    options, total = picker_options(ctx, scan, query)
+    if wanted not in options:
+        options = [wanted, *options]  # the chosen image is always in the menu
+    names = ctx.clf.class_names
+
+    def label(k: str) -> str:
+        it = image_set.item(k)
+        return f"{it.name}  ·  {names[it.label]}" + ("  ·  misclassified" if k in mistakes else "")
+
+    st.selectbox("Image", options, key="_item", on_change=changed, index=None, format_func=label)
+    if total > PICKER_LIMIT or query.strip():
+        st.caption(
+            f"{total:,} image{'s' if total != 1 else ''} match"
+            + (f"; the menu shows the first {PICKER_LIMIT}: narrow the search" if total > PICKER_LIMIT else "")
+            + (f" (of {len(image_set):,})" if query.strip() else "")
+        )
+    return image_set.item(wanted)  # type: ignore[return-value]
 
 
 def _image_panel(ctx: Context, item: ImageItem) -> tuple[np.ndarray, np.ndarray]:

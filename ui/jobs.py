@@ -2,9 +2,11 @@
 
 A job wraps an engine generator (``iter_scan``, ``iter_search``, ...): a worker thread iterates
 it, keeps the latest progress item, and stops it when asked (closing the generator). One
-process-wide :class:`JobManager` runs one heavy job at a time (the model and the CPU/GPU are
-shared by every browser tab): a second job waits in a queue, and a job with the same key as a
-running one is joined rather than started twice. Finished results are handed to ``on_done``
+process-wide :class:`JobManager` runs one heavy job at a time *per lane* (the model and the
+CPU/GPU are shared by every browser tab): long batch work (scans, scorecards, batches) has its
+own lane, so an interactive run (a LiMA search, SAM, a method) never waits behind a 12-minute
+scan; within a lane a second job waits in a queue, and a job with the same key as a running one
+is joined rather than started twice. Finished results are handed to ``on_done``
 (which saves them) in the worker, so a closed tab loses nothing.
 
 No Streamlit call happens in a worker thread (they have no script-run context).
@@ -24,6 +26,13 @@ from explainer.errors import LimaError
 from explainer.progress import Progress
 
 ACTIVE = ("queued", "running")
+# Job kinds that run in the batch lane; every other kind runs in the interactive lane.
+BATCH_KINDS = frozenset({"scan", "evaluate", "scorecard", "batch", "cohort"})
+
+
+def lane_of(kind: str) -> str:
+    """The lane of a job kind: "batch" (long work over a whole set) or "interactive"."""
+    return "batch" if kind in BATCH_KINDS else "interactive"
 
 
 @dataclass
@@ -32,7 +41,8 @@ class Job:
 
     Attributes:
         key: identifies the work (a run key, a scan key); equal keys share one job.
-        kind: "scan", "sam" or "search". label: what the UI says it is doing.
+        kind: "scan", "sam", "search", ... label: what the UI says it is doing.
+        lane: "batch" or "interactive" (see :func:`lane_of`); one job computes per lane.
         status: "queued", "running", "done", "failed" or "cancelled".
         progress: the latest item the generator yielded (an ``explainer.progress.Progress``).
         result: the generator's final result (the ``result`` attribute of its last item).
@@ -44,6 +54,7 @@ class Job:
     key: str
     kind: str
     label: str
+    lane: str = "interactive"
     status: str = "queued"
     progress: Any = None
     result: Any = None
@@ -74,11 +85,13 @@ class Job:
 
 
 class JobManager:
-    """Runs jobs on worker threads, one heavy job at a time, in submission order."""
+    """Runs jobs on worker threads, one heavy job at a time per lane, in submission order."""
 
     def __init__(self, keep_finished: int = 50):
         self._lock = threading.Lock()
-        self._compute = threading.Lock()  # held while a job computes
+        # One lock per lane, held while a job of that lane computes. (Locks are not strictly
+        # first-come-first-served, but a lane rarely has more than two jobs waiting.)
+        self._compute = {"batch": threading.Lock(), "interactive": threading.Lock()}
         self._jobs: dict[str, Job] = {}
         self._threads: list[threading.Thread] = []
         self._keep = keep_finished
@@ -103,16 +116,20 @@ class JobManager:
         make_iter: Callable[[], Iterator],
         on_done: Callable[[Any], None] | None = None,
         watcher: str | None = None,
+        lane: str | None = None,
     ) -> Job:
         """Start (or join) the job ``key``; returns at once. ``watcher`` (a session id) is
-        recorded as waiting for it."""
+        recorded as waiting for it; ``lane`` overrides the kind's lane (:func:`lane_of`)."""
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.active:
                 if watcher:
                     job.watchers.add(watcher)
                 return job
-            job = Job(key, kind, label, watchers={watcher} if watcher else set())
+            lane = lane or lane_of(kind)
+            if lane not in self._compute:
+                raise ValueError(f"unknown lane {lane!r}")
+            job = Job(key, kind, label, lane, watchers={watcher} if watcher else set())
             self._jobs[key] = job
             self._prune()
         thread = threading.Thread(target=self._work, args=(job, make_iter, on_done), name=f"lima-{kind}", daemon=True)
@@ -143,8 +160,8 @@ class JobManager:
         return sorted((j for j in self._jobs.values() if j.active), key=lambda j: j.created)
 
     def queue_position(self, job: Job) -> int:
-        """How many jobs run or wait ahead of ``job`` (0 = it is running)."""
-        ahead = [j for j in self.active() if j.created < job.created]
+        """How many jobs of its lane run or wait ahead of ``job`` (0 = it is running)."""
+        ahead = [j for j in self.active() if j.lane == job.lane and j.created < job.created]
         return len(ahead)
 
     def _prune(self) -> None:
@@ -153,7 +170,7 @@ class JobManager:
             self._jobs.pop(job.key, None)
 
     def _work(self, job: Job, make_iter: Callable[[], Iterator], on_done) -> None:
-        with self._compute:
+        with self._compute[job.lane]:
             if job.cancel_event.is_set():
                 job.status, job.finished = "cancelled", time.time()
                 return

@@ -12,6 +12,9 @@ import functools
 import hashlib
 import io
 import json
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +215,49 @@ def search_rate(model_key: str, clf: Classifier) -> float:
     return _RATES.get(model_key) or throughput(model_key, clf)
 
 
+_SCAN_RATES: dict[str, float] = {}
+DECODE_SAMPLE = 6  # images decoded to measure a set's decoding cost
+
+
+def remember_scan_rate(model_key: str, rate: float) -> None:
+    """Images per second that a finished scan achieved, decoding included."""
+    _SCAN_RATES[model_key] = rate
+
+
+@st.cache_resource(max_entries=8, show_spinner="Measuring how fast this set's images decode…")
+def _decode_seconds(set_key: str, model_key: str, _clf: Classifier, _image_set: data.ImageSet) -> float:
+    """Seconds to read, decode and resize one image of the set (a few images, median)."""
+    import statistics
+    import time
+
+    items = _image_set.items
+    step = max(1, len(items) // DECODE_SAMPLE)
+    times = []
+    for item in items[::step][:DECODE_SAMPLE]:
+        start = time.perf_counter()
+        try:
+            _clf.view(item.load())
+        except Exception:
+            continue
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) if times else 0.0
+
+
+def scan_rate(model_key: str, set_key: str, clf: Classifier, image_set: data.ImageSet) -> float:
+    """Images per second for a scan estimate: the last finished scan's speed with this model;
+    else the model's speed with the set's measured decoding time added (a scan decodes on two
+    threads beside the model, but on a small CPU they compete: counting decoding in full is
+    the estimate that did not run low)."""
+    if model_key in _SCAN_RATES:
+        return _SCAN_RATES[model_key]
+    per_image = 1.0 / throughput(model_key, clf)
+    if not on_gpu():
+        per_image += _decode_seconds(set_key, model_key, clf, image_set)
+    else:
+        per_image = max(per_image, _decode_seconds(set_key, model_key, clf, image_set) / 2)
+    return 1.0 / per_image
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def view_of(model_key: str, set_key: str, item_key: str, _clf: Classifier, _item: data.ImageItem) -> np.ndarray:
     """The classifier's view of one image set item (S×S×3 uint8)."""
@@ -229,6 +275,81 @@ def thumbnail(
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=85)
     return buf.getvalue()
+
+
+# -- gallery thumbnails: decoded in parallel, the next page ahead of time ---------------------------
+
+THUMB_CACHE = 1024  # thumbnails kept in memory (JPEG bytes, ~10 KB each)
+_THUMBS: OrderedDict[tuple, bytes | None] = OrderedDict()
+_THUMBS_LOCK = threading.Lock()
+_THUMB_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lima-thumbs")
+
+
+def _thumbnail_bytes(clf: Classifier, item: data.ImageItem, size: int) -> bytes | None:
+    """A JPEG of the item as the model frames it, ``size`` px square; None if it cannot be read.
+
+    A JPEG file is decoded at a reduced scale (Pillow's draft mode: a 1/2 to 1/8 DCT scale, still
+    at least twice the model's input) — several times faster than a full decode, and the same
+    picture at thumbnail size."""
+    from PIL import Image
+
+    try:
+        source: Any = item.load if item.path is None else None
+        if item.path is not None:
+            with Image.open(item.path) as img:
+                side = 2 * max(clf.preprocess.size, size)
+                img.draft("RGB", (side, side))
+                img.load()
+                source = img.copy()
+        view = clf.view(source() if callable(source) else source)
+        buf = io.BytesIO()
+        Image.fromarray(view).resize((size, size), Image.BILINEAR).save(buf, format="JPEG", quality=85)
+        return buf.getvalue()
+    except Exception:
+        return None
+
+
+def _thumb_key(model_key: str, set_key: str, item: data.ImageItem, size: int) -> tuple:
+    return (model_key, set_key, item.key, size)
+
+
+def _remember_thumb(key: tuple, value: bytes | None) -> None:
+    with _THUMBS_LOCK:
+        _THUMBS[key] = value
+        _THUMBS.move_to_end(key)
+        while len(_THUMBS) > THUMB_CACHE:
+            _THUMBS.popitem(last=False)
+
+
+def thumbnails(
+    model_key: str, set_key: str, clf: Classifier, items: list[data.ImageItem], size: int = 200
+) -> list[bytes | None]:
+    """Gallery thumbnails of ``items`` (JPEG bytes, None for an unreadable image): cached ones at
+    once, the others decoded on two threads (decoding releases the GIL)."""
+    keys = [_thumb_key(model_key, set_key, it, size) for it in items]
+    with _THUMBS_LOCK:
+        found = {k: _THUMBS[k] for k in keys if k in _THUMBS}
+    missing = [(k, it) for k, it in zip(keys, items) if k not in found]
+    for (k, _), value in zip(missing, _THUMB_POOL.map(lambda pair: _thumbnail_bytes(clf, pair[1], size), missing)):
+        _remember_thumb(k, value)
+        found[k] = value
+    return [found[k] for k in keys]
+
+
+def prefetch_thumbnails(
+    model_key: str, set_key: str, clf: Classifier, items: list[data.ImageItem], size: int = 200
+) -> None:
+    """Start decoding thumbnails the user is likely to ask for next (the next page); returns at
+    once. Errors are ignored: the page decodes whatever is still missing when it is shown."""
+
+    def make(key: tuple, item: data.ImageItem) -> None:
+        with _THUMBS_LOCK:
+            if key in _THUMBS:
+                return
+        _remember_thumb(key, _thumbnail_bytes(clf, item, size))
+
+    for item in items:
+        _THUMB_POOL.submit(make, _thumb_key(model_key, set_key, item, size), item)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -20,7 +20,7 @@ from explainer.errors import LimaError
 from explainer.models import Classifier, list_sources
 from ui import forms, public, resources, state
 from ui.resources import ModelChoice, SetChoice
-from ui.text import md, md_message
+from ui.text import md, md_message, shorten
 
 SET_KINDS = {"demo": "Built-in demo photos", "server": "Folder, list or CSV on the server", "uploads": "My uploads"}
 MODEL_KEY = "model_source"
@@ -35,6 +35,7 @@ class Context:
     clf_error: str | None = None
     image_set: ImageSet | None = None
     set_error: str | None = None
+    _set_key: str | None = None
 
     @property
     def model_key(self) -> str:
@@ -42,7 +43,13 @@ class Context:
 
     @property
     def set_key(self) -> str:
-        return self.image_set.fingerprint()[:20] if self.image_set else ""
+        # Asked once per gallery card: the set's fingerprint is itself kept per set version,
+        # and this keeps even that check (a stat) to once per page run.
+        if self.image_set is None:
+            return ""
+        if self._set_key is None:
+            self._set_key = self.image_set.fingerprint()[:20]
+        return self._set_key
 
     def require_model(self) -> Classifier:
         if self.clf is None:
@@ -61,7 +68,14 @@ class Context:
 
 
 def _server_candidates(root: Path, limit: int = 200) -> list[str]:
-    """Folders and list/CSV files up to two levels under the data root, relative to it."""
+    """Folders and list/CSV files up to two levels under the data root, relative to it (listed
+    at most every 30 s: a large data root takes a while, and every rerun draws the sidebar)."""
+    return _candidates(str(root), limit)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _candidates(root_text: str, limit: int) -> list[str]:
+    root = Path(root_text)
     if not root.is_dir():
         return []
     out = []
@@ -105,7 +119,64 @@ def runtime_choice() -> RuntimeOptions:
     return chosen if isinstance(chosen, RuntimeOptions) else RuntimeOptions()
 
 
+SET_PARAM = "set"  # ?set=demo | uploads | server:<path under the data root>
+
+
+def encode_set(choice: SetChoice) -> str:
+    """The ``?set=`` value of a set choice."""
+    return f"server:{choice.path}" if choice.kind == "server" else choice.kind
+
+
+def decode_set(value: str) -> SetChoice | None:
+    """The set choice a ``?set=`` value names, or None when it names none."""
+    kind, _, path = value.partition(":")
+    if kind == "server" and path.strip() and len(path) <= 1000 and "\x00" not in path:
+        return SetChoice("server", path.strip())
+    if not path and kind in SET_KINDS and kind != "server":
+        return SetChoice(kind)
+    return None
+
+
+def _set_from_url() -> None:
+    """A ``?set=`` that this session did not write itself (a link, or a reload, which starts a
+    new session) chooses the image set, before the set widgets are drawn. A value that names no
+    set gets a warning and the choice stays as it was."""
+    value = st.query_params.get(SET_PARAM)
+    if value is None or value == st.session_state.get("_set_in_url"):
+        return  # no link, or the value this session wrote: the widgets hold the choice
+    st.session_state["_set_in_url"] = value
+    choice = decode_set(value)
+    if choice is None:
+        st.warning(
+            f"The link's image set {md(shorten(value, 80))} is not understood (expected `demo`, `uploads` or "
+            "`server:<path under the data root>`); showing the set chosen below.",
+            icon=":material/link_off:",
+        )
+        return
+    st.session_state[SET_KIND_KEY] = choice.kind
+    if choice.kind == "server":
+        st.session_state[SET_PATH_KEY] = choice.path
+
+
+def _set_to_url(choice: SetChoice) -> None:
+    """Carry the chosen set in the URL, so a reload or a copied link keeps it (the default demo
+    set leaves the URL alone unless a link already carried a set)."""
+    value = encode_set(choice)
+    if choice.kind == "demo" and SET_PARAM not in st.query_params:
+        return
+    if st.query_params.get(SET_PARAM) != value:
+        st.query_params[SET_PARAM] = value
+    st.session_state["_set_in_url"] = value
+
+
 def set_choice() -> SetChoice:
+    _set_from_url()
+    choice = _set_widgets()
+    _set_to_url(choice)
+    return choice
+
+
+def _set_widgets() -> SetChoice:
     kinds = [k for k in SET_KINDS if not public.on() or k in public.SOURCE_KINDS]  # no server paths
     if st.session_state.get(SET_KIND_KEY) not in (None, *kinds):
         st.session_state[SET_KIND_KEY] = "demo"
@@ -116,7 +187,8 @@ def set_choice() -> SetChoice:
     options = _server_candidates(root)
     path = st.text_input(
         f"Path under {md(root)}",
-        value=options[0] if options else "",
+        # No default once the value was set in the session (a link's ?set=): Streamlit warns about both.
+        value=None if SET_PATH_KEY in st.session_state else (options[0] if options else ""),
         key=SET_PATH_KEY,
         persist_state="session",
         help="A folder with one sub-folder per class, a label list (<file> <class index> per line, "
@@ -181,6 +253,16 @@ def context() -> Context:
 
 
 def _running_jobs() -> None:
-    active = resources.job_manager().active()
-    if active:
-        st.caption("Running now: " + "; ".join(f"{md(j.label)} ({100 * j.fraction:.0f} %)" for j in active))
+    """What runs now, refreshed every second while anything runs (in step with the pages'
+    progress bars, which poll twice a second)."""
+    manager = resources.job_manager()
+    if not manager.active():
+        return
+
+    @st.fragment(run_every=1.0)
+    def _live() -> None:
+        active = manager.active()
+        if active:
+            st.caption("Running now: " + "; ".join(f"{md(j.label)} ({100 * j.fraction:.0f} %)" for j in active))
+
+    _live()

@@ -4,7 +4,7 @@ and the built-in demo (:mod:`.demo`).
 """
 
 from explainer.data.demo import DEMO_MANIFEST, demo_set, load_demo_manifest
-from explainer.data.items import ImageItem, ImageSet
+from explainer.data.items import ImageItem, ImageSet, item_signature
 from explainer.data.labels import check_labels
 from explainer.data.loaders import (
     IMAGE_EXTENSIONS,
@@ -28,6 +28,7 @@ __all__ = [
     "default_data_root",
     "demo_set",
     "folder_set",
+    "item_signature",
     "label_list_set",
     "load_demo_manifest",
     "open_image_set",

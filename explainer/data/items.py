@@ -21,7 +21,7 @@ from PIL import Image
 from explainer.errors import ImageError
 from explainer.images import file_digest, image_digest, load_image
 
-__all__ = ["ImageItem", "ImageSet"]
+__all__ = ["ImageItem", "ImageSet", "item_signature"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ class ImageSet:
         root: the folder the set was read from; None for the demo and uploads.
         problems: one line per skipped entry, e.g. "labels.txt:12: class 1234 is outside
             0..999" or "cat/notes.txt: not an image file".
+        origin: the label list or CSV file the set was read from (None for other kinds).
     """
 
     name: str
@@ -105,6 +106,9 @@ class ImageSet:
     items: tuple[ImageItem, ...]
     root: Path | None = None
     problems: tuple[str, ...] = ()
+    origin: Path | None = None
+    _fingerprint: tuple[Any, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _by_key: dict[str, ImageItem] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "items", tuple(self.items))
@@ -119,21 +123,60 @@ class ImageSet:
     def __iter__(self) -> Iterator[ImageItem]:
         return iter(self.items)
 
-    def fingerprint(self) -> str:
+    def item(self, key: str) -> ImageItem | None:
+        """The item with ``key`` (a dict lookup, built once), or None."""
+        if self._by_key is None:
+            object.__setattr__(self, "_by_key", {item.key: item for item in self.items})
+        return self._by_key.get(key)  # type: ignore[union-attr]
+
+    def version(self) -> tuple[Any, ...]:
+        """What changes when the set's definition changes, for a few ``stat`` calls: the list or
+        CSV file's (size, mtime); for a folder set, the mtimes of the folder and of its class
+        folders (a file added or removed); nothing for the demo and uploads (their items are
+        identified by content, and uploads make a new set)."""
+        try:
+            if self.origin is not None:
+                st = self.origin.stat()
+                return ("file", st.st_size, st.st_mtime_ns)
+            if self.kind == "folder" and self.root is not None:
+                folders = [self.root, *(p for p in self.root.iterdir() if p.is_dir())]
+                return ("folder", *(p.stat().st_mtime_ns for p in folders))
+        except OSError:
+            return ("unreadable",)
+        return ()
+
+    def fingerprint(self, fresh: bool = False) -> str:
         """A cheap cache key: SHA-256 over kind, name, root and every item's identity.
 
         Files contribute (key, label, path, size, mtime) from ``stat`` (no reading), so adding,
         removing, relabelling or editing a file changes it; uploads and demo photos contribute
-        their content digests (cached on the items).
+        their content digests (cached on the items). Computed once per set version (see
+        :meth:`version`: a stat or a few, instead of one per item) unless ``fresh``: an image
+        edited in place under an unchanged list is seen by a fresh fingerprint and by an
+        incremental scan (which checks every item's signature).
 
         Returns:
             64 lowercase hex characters.
         """
+        version = self.version()
+        if not fresh and self._fingerprint is not None and self._fingerprint[0] == version:
+            return self._fingerprint[1]
+        value = self._compute_fingerprint()
+        object.__setattr__(self, "_fingerprint", (version, value))
+        return value
+
+    def _compute_fingerprint(self) -> str:
         digest = hashlib.sha256()
         digest.update(json.dumps([self.kind, self.name, str(self.root)]).encode())
         for item in sorted(self.items, key=lambda item: item.key):
             digest.update(json.dumps(_item_signature(item)).encode() + b"\n")
         return digest.hexdigest()
+
+
+def item_signature(item: ImageItem) -> str:
+    """A short digest of one item's identity (key, label, and the file's path, size and mtime,
+    or the content digest): equal signatures mean the model's answer can be reused."""
+    return hashlib.sha256(json.dumps(_item_signature(item)).encode()).hexdigest()[:16]
 
 
 def _item_signature(item: ImageItem) -> list[Any]:

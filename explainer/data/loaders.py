@@ -180,7 +180,7 @@ def label_list_set(path: str | Path, class_names: Sequence[str], root: str | Pat
     if not items:
         raise DataError(_nothing_usable(list_path, "'<file> <class index>' lines", problems))
     name = f"{list_path.parent.name}/{list_path.name}"
-    return ImageSet(name, "list", tuple(items), list_path.parent, tuple(problems))
+    return ImageSet(name, "list", tuple(items), list_path.parent, tuple(problems), origin=list_path)
 
 
 def _parse_list_line(line: str, count: int) -> tuple[str, int]:
@@ -241,7 +241,7 @@ def csv_set(path: str | Path, class_names: Sequence[str], root: str | Path | Non
     if not items:
         raise DataError(_nothing_usable(csv_path, "rows", problems))
     name = f"{csv_path.parent.name}/{csv_path.name}"
-    return ImageSet(name, "csv", tuple(items), csv_path.parent, tuple(problems))
+    return ImageSet(name, "csv", tuple(items), csv_path.parent, tuple(problems), origin=csv_path)
 
 
 def _csv_reader(text: str) -> Any:

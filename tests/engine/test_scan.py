@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -164,11 +165,12 @@ def test_scan_cache(grey, tmp_path):
     path.write_text("{broken")
     assert cache.get(grey, image_set) is None
     path.write_text(good)
-    # a changed file changes the fingerprint (computed from the files each time): a miss
+    # a changed file changes the fingerprint of the reopened set, and a fresh one of the same set
+    # (the cached one is kept per set version, i.e. the list file's stat: #12): a miss
     before = image_set.fingerprint()
     Image.fromarray(np.full((30, 30, 3), 7, np.uint8)).save(tmp_path / "set" / "c.png")
     changed = label_list_set(list_path, NAMES)
-    assert changed.fingerprint() != before and image_set.fingerprint() != before
+    assert changed.fingerprint() != before and image_set.fingerprint(fresh=True) != before
     assert cache.path(grey, changed) != path
     assert cache.get(grey, changed) is None
     assert path.is_file()  # the old entry stays, unused
@@ -187,3 +189,79 @@ def test_scan_of_a_class_folder_set(grey, tmp_path):
         "class 0/c.png": 0,
         "class 3/d.png": 3,
     }
+
+
+# -- #12: scans at scale -------------------------------------------------------------------------
+
+
+class CountingGrey(GreyModel):
+    """GreyModel that counts the images it scores."""
+
+    def __init__(self):
+        super().__init__()
+        self.images = 0
+
+    def forward(self, x):
+        self.images += x.shape[0]
+        return super().forward(x)
+
+
+def test_an_incremental_scan_scores_only_new_or_changed_files(tmp_path):
+    clf = make_classifier(CountingGrey(), 5, batch_size=4)
+    list_path = write_set(tmp_path / "set")
+    clf.module.images = 0
+    first = scan(clf, label_list_set(list_path, NAMES))
+    assert clf.module.images == 7 and all(r.sig for r in first.rows)
+    # one file changes (now grey 1.0: class 4), nothing else does
+    Image.fromarray(np.full((24, 20, 3), 255, np.uint8)).save(tmp_path / "set" / "a.png")
+    os.utime(tmp_path / "set" / "a.png", ns=(1, 1))  # a different mtime even on coarse clocks
+    clf.module.images = 0
+    steps = list(iter_scan(clf, label_list_set(list_path, NAMES), previous=first))
+    again = steps[-1].result
+    assert clf.module.images == 1 and steps[-1].total == 1  # only a.png (the unreadable g.png is unchanged)
+    assert again.row("a.png").pred == 4 and first.row("a.png").pred == 0
+    assert [r for r in again.rows if r.key != "a.png"] == [r for r in first.rows if r.key != "a.png"]
+    assert "unchanged, reused" in steps[-1].describe()
+    # another model reuses nothing
+    other = make_classifier(CountingGrey(), 5, batch_size=4)
+    other.weights_hash = "e" * 64
+    other.module.images = 0
+    scan(other, label_list_set(list_path, NAMES), previous=first)
+    assert other.module.images == 7
+
+
+def test_the_cache_keeps_parsed_results_and_points_at_the_latest_scan(grey, tmp_path, monkeypatch):
+    list_path = write_set(tmp_path / "set")
+    image_set = label_list_set(list_path, NAMES)
+    cache = ScanCache(tmp_path / "cache")
+    result = scan(grey, image_set)
+    cache.put(grey, image_set, result)
+    parsed = []
+    real = ScanResult.from_json
+    monkeypatch.setattr(ScanResult, "from_json", classmethod(lambda cls, t: parsed.append(1) or real(t)))
+    assert cache.get(grey, image_set) is result and cache.get(grey, image_set) is result and not parsed
+    fresh = ScanCache(tmp_path / "cache")  # another process: parses once, then holds it
+    assert fresh.get(grey, image_set) == result and fresh.get(grey, image_set) is fresh.get(grey, image_set)
+    assert len(parsed) == 1
+    # the list grows: a new version (a miss), whose latest scan is still the old one
+    Image.fromarray(np.full((24, 20, 3), 64, np.uint8)).save(tmp_path / "set" / "z.png")
+    with open(list_path, "a") as f:
+        f.write("z.png 1\n")
+    grown = label_list_set(list_path, NAMES)
+    assert cache.get(grey, grown) is None and cache.latest(grey, grown) == result
+
+
+def test_the_fingerprint_is_computed_once_per_set_version(tmp_path, monkeypatch):
+    from explainer.data import items as items_module
+
+    list_path = write_set(tmp_path / "set")
+    image_set = label_list_set(list_path, NAMES)
+    calls = []
+    real = items_module._item_signature
+    monkeypatch.setattr(items_module, "_item_signature", lambda item: calls.append(1) or real(item))
+    first = image_set.fingerprint()
+    assert [image_set.fingerprint() for _ in range(24)] == [first] * 24 and len(calls) == 8
+    list_path.write_text(list_path.read_text().replace("b.png 1", "b.png 2"))  # a new version
+    os.utime(list_path, ns=(2, 2))
+    assert image_set.fingerprint() == first and len(calls) == 16  # rehashed (this object's items are unchanged)
+    assert label_list_set(list_path, NAMES).fingerprint() != first  # the reopened set has the new label

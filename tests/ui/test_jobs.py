@@ -61,7 +61,7 @@ def manager():
 def test_jobs_run_one_at_a_time_in_submission_order(manager):
     log: list[str] = []
     first_gate, second_gate = threading.Event(), threading.Event()
-    a = manager.submit("a", "scan", "A", gated(log, "a", first_gate))
+    a = manager.submit("a", "search", "A", gated(log, "a", first_gate))
     b = manager.submit("b", "search", "B", gated(log, "b", second_gate))
     wait_for(lambda: a.status == "running")
     assert b.status == "queued" and manager.queue_position(b) == 1 and manager.queue_position(a) == 0
@@ -72,6 +72,26 @@ def test_jobs_run_one_at_a_time_in_submission_order(manager):
     wait_for(lambda: b.status == "done")
     assert log.index("a 3") < log.index("b start")
     assert a.result == "a result" and b.result == "b result" and a.fraction == b.fraction == 1.0
+
+
+def test_an_interactive_run_never_waits_behind_a_scan_or_a_batch(manager):
+    """#12: scans and batches have their own lane; a LiMA search starts at once beside them."""
+    log: list[str] = []
+    scan_gate, search_gate, batch_gate = threading.Event(), threading.Event(), threading.Event()
+    scan = manager.submit("scan", "scan", "Scan", gated(log, "scan", scan_gate))
+    batch = manager.submit("batch", "batch", "Batch", gated(log, "batch", batch_gate))
+    search = manager.submit("search", "search", "LiMA", gated(log, "search", search_gate))
+    wait_for(lambda: scan.status == "running" and search.status == "running")
+    assert batch.status == "queued" and manager.queue_position(batch) == 1  # behind the scan
+    assert manager.queue_position(search) == 0 and (scan.lane, search.lane) == ("batch", "interactive")
+    search_gate.set()
+    wait_for(lambda: search.status == "done")
+    assert scan.status == "running" and "batch start" not in log  # finished while the scan runs
+    scan_gate.set()
+    batch_gate.set()
+    wait_for(lambda: batch.status == "done")
+    with pytest.raises(ValueError):
+        manager.submit("x", "search", "X", gated(log, "x", batch_gate), lane="nowhere")
 
 
 def test_equal_keys_share_one_job_and_on_done_runs_once(manager):

@@ -1,0 +1,348 @@
+"""Find errors and Explain at 50,000 images, in a real browser (Playwright + Debian's Chromium).
+
+Generates a 50,000-line label list in a temporary folder: links (250 symlinked folders) to the
+200 real photos of ``../shared/data/imagenet-sample``, each link a distinct item. The scan of
+the 50,000 items is built from one real scan of the 200 photos by the built-in model (the rows
+of a photo are repeated for its links) and put in the scan cache, so the pages open on a
+scanned set; the benchmark measures the pages, not the model.
+
+Then, for each code base given (this checkout, and ``--before DIR``, e.g. ``/work/main``, in the
+same run so the machine's speed drifts alike), a fresh server and browser time each interaction
+from the input to the end of the script run it triggers (the browser's own clock):
+* Find errors: open with the set; next page (×4); search class names; a true-class filter; a
+  confusion row; clear the search;
+* Explain: open the page (the sidebar's link); the image picker: from typing a name to a
+  matching option in the open menu.
+
+Usage: python scripts/bench_find_errors.py [--items 50000] [--before /work/main] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+SAMPLE = Path(os.environ.get("LIMA_BENCH_SAMPLE", ROOT.parent / "shared" / "data" / "imagenet-sample"))
+CHROMIUM = os.environ.get("LIMA_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Records every change of Streamlit's script state with the browser's clock.
+OBSERVER = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  window.__states = [];
+  new MutationObserver(() => window.__states.push(
+      [performance.now(), app.getAttribute('data-test-script-state')]))
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+RUN_DONE = """(mark) => {
+  const s = window.__states.filter(x => x[0] >= mark);
+  return s.some(x => x[1] === 'running') && s[s.length - 1][1] === 'notRunning';
+}"""
+
+
+# -- the data ------------------------------------------------------------------------------------
+
+
+def make_list(work: Path, count: int) -> tuple[Path, list[tuple[str, int]]]:
+    """A label list of ``count`` links to the sample's photos; returns it and (photo, label)."""
+    photos = [tuple(line.rsplit(maxsplit=1)) for line in (SAMPLE / "labels.txt").read_text().splitlines() if line]
+    photos = [(name, int(label)) for name, label in photos]
+    lines = []
+    for i in range(count):
+        folder = work / f"r{i // len(photos):04d}"
+        if not folder.exists():
+            folder.symlink_to(SAMPLE / "images", target_is_directory=True)
+        name, label = photos[i % len(photos)]
+        lines.append(f"{folder.name}/{name} {label}")
+    path = work / "big.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path, photos
+
+
+def seed_scan(list_path: Path, scans: Path) -> tuple[str, str, str]:
+    """Scan the 200 photos for real, repeat their rows for the links, and cache the result for
+    the 50,000-item set. Returns a class name and an image name to search for, and a mistake."""
+    from explainer import load_classifier
+    from explainer.data import label_list_set
+    from explainer.scan import ScanCache, ScanResult, scan
+
+    clf = load_classifier("efficientnet_lite0", device="cpu")
+    sample = label_list_set(SAMPLE / "labels.txt", clf.class_names)
+    # The real scan of the photos is kept between runs of this script (same model, same photos).
+    kept = Path(tempfile.gettempdir()) / f"lima-bench-sample-{sample.fingerprint()[:12]}-{clf.weights_hash[:12]}.json"
+    if kept.is_file():
+        real = ScanResult.from_json(kept.read_text())
+    else:
+        start = time.perf_counter()
+        real = scan(clf, sample)
+        print(f"real scan of {len(sample)} photos: {time.perf_counter() - start:.1f} s", flush=True)
+        kept.write_text(real.to_json())
+    by_name = {r.name: r for r in real.rows}
+    big = label_list_set(list_path, clf.class_names, root="/")
+    rows = tuple(replace(by_name[item.name], key=item.key, name=item.name) for item in big.items)
+    result = ScanResult(big.name, big.fingerprint(), clf.id, clf.weights_hash, rows, 500.0, real.created)
+    # Written without the rows' signatures, which older code cannot read (the same file serves
+    # both code bases); the pages never need them.
+    doc = asdict(result)
+    for row in doc["rows"]:
+        row.pop("sig", None)
+    cache = ScanCache(scans)
+    path = cache.path(clf, big)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    mistakes = sum(not r.correct for r in rows)
+    print(f"{len(rows):,} rows, {mistakes:,} mistakes; scan JSON {path.stat().st_size / 1e6:.1f} MB")
+    mistake = real.mistakes()[0]
+    return clf.class_names[mistake.label].split(",")[0][:6].lower(), mistake.name.split("_")[1][:6], mistake.name
+
+
+# -- the server and the browser -------------------------------------------------------------------
+
+
+def start_server(code: Path, work: Path, tag: str) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(
+        os.environ,
+        LIMA_RUNS_DIR=str(work / f"runs-{tag}"),
+        LIMA_SCANS_DIR=str(work / "scans"),
+        LIMA_DATA_ROOT="/",
+        LIMA_DEVICE="cpu",
+    )
+    log = open(work / f"server-{tag}.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=code,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit(f"the {tag} server did not start (see {work}/server-{tag}.log)")
+
+
+def idle(page, timeout_ms: int = 600_000) -> None:
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
+        state="attached", timeout=timeout_ms
+    )
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+        state="attached", timeout=timeout_ms
+    )
+
+
+def timed_run(page, act, timeout_ms: int = 600_000) -> float:
+    """Seconds from ``act()`` to the end of the script run it triggers (browser clock)."""
+    page.evaluate(OBSERVER)
+    mark = page.evaluate("performance.now()")
+    act()
+    page.wait_for_function(RUN_DONE, arg=mark, timeout=timeout_ms, polling="raf")
+    end = page.evaluate("window.__states[window.__states.length - 1][0]")
+    page.wait_for_timeout(400)  # let the thumbnails arrive before the next input
+    idle(page)
+    return (end - mark) / 1000
+
+
+def bench(code: Path, work: Path, tag: str, list_path: Path, words: tuple[str, str, str]) -> dict:
+    """Every interaction on one code base; {name: seconds or [seconds, ...]}. A step that fails
+    is reported (with a screenshot in the work folder) and the others still run."""
+    class_word, image_word, _ = words
+    proc, url = start_server(code, work, tag)
+    out: dict = {}
+
+    def step(name: str, action, page) -> None:
+        try:
+            out[name] = action()
+            shown = statistics.median(out[name]) if isinstance(out[name], list) else out[name]
+            print(f"  {tag}: {name:52s} {shown:8.2f} s", flush=True)
+        except Exception as exc:  # a benchmark reports a failed step and goes on
+            out[name] = None
+            print(f"  {tag}: {name}: FAILED ({type(exc).__name__}: {str(exc)[:200]})", flush=True)
+            page.screenshot(path=str(work / f"{tag}-{len(out)}.png"), full_page=True)
+            idle(page)
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1100})
+            page.goto(f"{url}/Find_errors")
+            idle(page)
+            sidebar = page.locator("[data-testid='stSidebar']")
+
+            def choose_set():
+                sidebar.get_by_role("combobox", name="Image set").click()
+                page.get_by_role("option", name="Folder, list or CSV on the server").click()
+
+            timed_run(page, choose_set)
+            box = sidebar.locator(".st-key-set_path input")
+
+            def open_set():
+                seconds = timed_run(page, lambda: (box.fill(str(list_path)), box.press("Enter")))
+                page.get_by_role("button", name="Explain").first.wait_for(timeout=600_000)
+                return seconds
+
+            step("open the set (first time: list, scan JSON)", open_set, page)
+            pager = page.locator(".st-key-gallery_page input")
+            step(
+                "next page",
+                lambda: [timed_run(page, lambda n=n: (pager.fill(str(n)), pager.press("Enter"))) for n in (2, 3, 4, 5)],
+                page,
+            )
+            query = page.locator(".st-key-filter_query input")
+            step(
+                "search class names",
+                lambda: timed_run(page, lambda: (query.fill(class_word), query.press("Enter"))),
+                page,
+            )
+            step("clear the search", lambda: timed_run(page, lambda: (query.fill(""), query.press("Enter"))), page)
+
+            def true_filter():
+                page.locator(".st-key-filter_true").click()
+                page.keyboard.press("ArrowDown")
+                page.keyboard.press("ArrowDown")
+                page.keyboard.press("Enter")
+
+            step("true-class filter", lambda: timed_run(page, true_filter, timeout_ms=120_000), page)
+
+            def confusion_row():
+                grid = page.locator("[data-testid='stDataFrame']").first
+                grid.scroll_into_view_if_needed()
+                grid.hover()  # the grid draws its row markers once the mouse is over it
+                page.wait_for_timeout(300)
+                grid_box = grid.bounding_box()
+                pred_box = page.get_by_role("combobox", name="Predicted class")
+                before = pred_box.input_value()
+                # A row is drawn on a canvas: click the first row's selection marker (the page
+                # applies it as the filter and reruns once more: the first run is timed).
+                seconds = timed_run(
+                    page, lambda: page.mouse.click(grid_box["x"] + 18, grid_box["y"] + 35 + 17), timeout_ms=120_000
+                )
+                page.wait_for_timeout(1500)
+                idle(page)
+                if pred_box.input_value() == before:
+                    raise RuntimeError("the click selected no confusion row (the predicted-class box is unchanged)")
+                return seconds
+
+            step("confusion row", confusion_row, page)
+
+            def open_explain():
+                # The sidebar's link keeps the session (and so the chosen set) on both code bases.
+                link = sidebar.get_by_test_id("stPageLink-NavLink").filter(has_text="Explain")
+                seconds = timed_run(page, lambda: link.click(), timeout_ms=300_000)
+                page.get_by_role("heading", name="Explain").first.wait_for(timeout=300_000)
+                page.locator(".st-key-_item").wait_for(timeout=300_000)
+                idle(page)
+                page.wait_for_timeout(1000)
+                return seconds
+
+            step("open the Explain page", open_explain, page)
+            step("Explain picker: type a name to a matching option", lambda: pick(page, image_word), page)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return out
+
+
+def pick(page, word: str) -> float:
+    """Seconds from typing ``word`` to a matching option shown in the Image menu."""
+    search = page.locator(".st-key-_item_query input")
+    start = time.perf_counter()
+    if search.count():  # a search box feeds the menu: type, let the page rerun, open the menu
+        search.fill(word)
+        search.press("Enter")
+        page.wait_for_timeout(100)
+        idle(page)
+        page.locator(".st-key-_item").click()
+    else:  # one menu over every image: open it and type into it
+        page.locator(".st-key-_item").click()
+        page.keyboard.type(word)
+    page.get_by_role("option").filter(has_text=word).first.wait_for(timeout=300_000)
+    seconds = time.perf_counter() - start
+    page.keyboard.press("Escape")
+    return seconds
+
+
+def summary(results: dict) -> dict:
+    flat = {}
+    for name, value in results.items():
+        if value is None:
+            flat[name] = float("nan")
+        else:
+            flat[name] = round(statistics.median(value), 3) if isinstance(value, list) else round(value, 3)
+    return flat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--before", type=Path, help="another checkout to measure the same way (e.g. /work/main)")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lima-bench-errors-"))
+    try:
+        list_path, _ = make_list(work, args.items)
+        words = seed_scan(list_path, work / "scans")
+        print(f"search words: class {words[0]!r}, image {words[1]!r}", flush=True)
+        report = {"items": args.items, "load_before": os.getloadavg()}
+        codes = [("after", ROOT)] + ([("before", args.before)] if args.before else [])
+        for tag, code in codes:
+            print(f"-- {tag}: {code}", flush=True)
+            results = bench(code, work, tag, list_path, words)
+            report[tag] = {"raw": results, "median": summary(results)}
+            for name, value in summary(results).items():
+                print(f"{name:55s} {value:8.2f} s", flush=True)
+        report["load_after"] = os.getloadavg()
+        print(f"load average before/after: {report['load_before']} / {report['load_after']}")
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

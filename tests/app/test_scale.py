@@ -1,0 +1,108 @@
+"""Pages at scale (#12): Saved runs pages and filters through the run index; the image set
+travels in the URL (``?set=``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from app_helpers import new_app
+from helpers import synthetic_runs
+
+from ui import resources
+
+RUNS = "pages/3_Runs.py"
+ERRORS = "pages/1_Find_errors.py"
+
+
+def _many_runs(tiny_exp, count: int) -> None:
+    runs = resources.run_store()
+    runs.save(dataclasses.replace(tiny_exp, created="2026-01-01T00:00:00+00:00"), "template")
+
+    def vary(i, doc):
+        doc["created"] = f"2026-02-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}+00:00"
+        doc["model"]["id"] = "m:even" if i % 2 == 0 else "m:odd"
+        doc["source"] = {"name": f"photo{i:03d}.jpg", "label": 0, "set": "setA" if i < 40 else "setB"}
+
+    synthetic_runs(runs.root, runs.root / "template", count, vary)
+
+
+def test_runs_page_pages_and_filters_through_the_index(tiny_exp):
+    _many_runs(tiny_exp, 70)  # + the template: 71 runs, two pages of 50
+    at = new_app()
+    at.switch_page(RUNS).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 50 and table["image"][0] == "photo069.jpg"  # newest first
+    at.number_input(key="runs_page").set_value(2).run()
+    table = at.dataframe[0].value
+    assert len(table) == 21 and table["image"][0] == "photo019.jpg" and "template" in list(table["key"])
+    at.selectbox(key="runs_filter_model").set_value("m:odd").run()
+    table = at.dataframe[0].value
+    assert len(table) == 35 and set(table["model"]) == {"m:odd"}  # back on page 1 of one page
+    at.selectbox(key="runs_filter_image_set").set_value("setB").run()
+    assert sorted(at.dataframe[0].value["image"]) == [f"photo{i:03d}.jpg" for i in range(41, 70, 2)]
+    at.text_input(key="runs_filter_text").set_value("PHOTO045").run()
+    assert list(at.dataframe[0].value["image"]) == ["photo045.jpg"]
+    at.text_input(key="runs_filter_text").set_value("nothing-like-this").run()
+    assert not at.dataframe and any("No saved run matches" in i.value for i in at.info)
+
+
+def _list_set(tmp_path, count: int) -> str:
+    """A label list of ``count`` small generated images under the data root (tmp_path)."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    lines = []
+    for i in range(count):
+        Image.fromarray(np.full((8, 8, 3), 3 * i % 256, np.uint8)).save(folder / f"img{i:03d}.png")
+        lines.append(f"img{i:03d}.png {i % 3}")
+    (folder / "labels.txt").write_text("\n".join(lines) + "\n")
+    return "many/labels.txt"
+
+
+def test_the_image_set_travels_in_the_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIMA_DATA_ROOT", str(tmp_path))
+    path = _list_set(tmp_path, 5)
+    at = new_app()
+    assert "set" not in at.query_params  # the default demo set leaves the URL alone
+    # A link (or a reload, which is a new session) with ?set= chooses the set.
+    linked = new_app()
+    linked.query_params["set"] = f"server:{path}"
+    linked.run()
+    assert linked.selectbox(key="set_kind").value == "server" and linked.text_input(key="set_path").value == path
+    assert not linked.warning
+    assert linked.query_params["set"] == f"server:{path}"
+    # The user's own change wins over the URL it replaces, and is written back to it.
+    linked.selectbox(key="set_kind").set_value("demo").run()
+    assert linked.selectbox(key="set_kind").value == "demo" and linked.query_params["set"] == "demo"
+    # A value that names no set: a clear warning; the choice stays.
+    bad = new_app()
+    bad.query_params["set"] = "nonsense:"
+    bad.run()
+    assert any("is not understood" in w.value for w in bad.warning)
+    assert bad.selectbox(key="set_kind").value == "demo"
+    # A path outside the data root: the set is refused with its reason.
+    outside = new_app()
+    outside.query_params["set"] = "server:/etc"
+    outside.run()
+    assert any("outside the data root" in w.value for w in outside.warning)
+
+
+def test_the_explain_picker_searches_every_image_and_lists_a_bounded_menu(tmp_path, monkeypatch):
+    from ui import explain_setup
+
+    monkeypatch.setattr(explain_setup, "PICKER_LIMIT", 4)
+    monkeypatch.setenv("LIMA_DATA_ROOT", str(tmp_path))
+    path = _list_set(tmp_path, 12)
+    at = new_app()
+    at.query_params["set"] = f"server:{path}"
+    at.switch_page("pages/2_Explain.py").run()
+    assert not at.exception
+    picker = at.selectbox(key="_item")
+    assert len(picker.options) == 4 and "12 images match" in " ".join(c.value for c in at.caption)
+    at.text_input(key="_item_query").input("img01").run()  # img010, img011 (+ the chosen image)
+    options = at.selectbox(key="_item").options
+    assert [o.split()[0] for o in options if "img01" in o] == ["img010.png", "img011.png"]
+    assert "2 images match" in " ".join(c.value for c in at.caption)
