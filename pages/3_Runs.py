@@ -153,11 +153,26 @@ def main() -> None:
         key="runs_table",
     )
     selected = [i for i in (event["selection"]["rows"] if event else []) if i < len(rows)]
+    playlist = ".".join(r["key"] for r in rows)  # the runs listed here, in this order
     if not selected:
-        st.caption("Select a row to open or delete it.")
+        left, right = st.columns([4, 1.4], vertical_alignment="center")
+        left.caption("Select a row to open or delete it.")
+        right.page_link(
+            page.EXPLAIN_PAGE,
+            label="Present these runs",
+            icon=":material/slideshow:",
+            query_params={"run": rows[0]["key"], "view": "present", "playlist": playlist},
+            help="The presenter view of the first run; PageUp/PageDown go through the runs of this page.",
+        )
         return
     row = rows[selected[0]]
-    c1, c2, _ = st.columns([1, 1, 4])
+    c1, c2, c3, _ = st.columns([1, 1, 1.3, 2.7])
+    c3.page_link(
+        page.EXPLAIN_PAGE,
+        label="Present",
+        icon=":material/slideshow:",
+        query_params={"run": row["key"], "view": "present", "playlist": playlist},
+    )
     if c1.button("Open", type="primary", icon=":material/open_in_new:"):
         state.put("run_key", row["key"])
         state.put("step_run", None)

@@ -112,3 +112,13 @@ def test_the_partition_comparison_offers_the_missing_partitions():
     assert at.button(key="partition_run").label == "Explain on 2 more partitions"
     at.multiselect(key="partition_choices").set_value(["Grid 6 × 6"]).run()
     assert at.button(key="partition_run").label == "Explain on 1 more partition"
+
+
+def test_saved_runs_offer_their_page_as_a_playlist():
+    at = new_app()
+    at.switch_page("pages/3_Runs.py").run()
+    assert not at.exception
+    links = [e for e in at.get("page_link") if "Present these runs" in str(e.proto.label)]
+    assert links, [str(e.proto) for e in at.get("page_link")][:3]
+    query = links[0].proto.query_string
+    assert "view=present" in query and f"playlist={TINY}.{CAT}" in query or f"playlist={CAT}.{TINY}" in query
