@@ -38,18 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+ARGS = CHROMIUM_ARGS
+
 SAMPLE = Path(os.environ.get("LIMA_BENCH_SAMPLE", ROOT.parent / "shared" / "data" / "imagenet-sample"))
-CHROMIUM = os.environ.get("LIMA_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Records every change of Streamlit's script state with the browser's clock.
 OBSERVER = """() => {
   const app = document.querySelector("[data-testid='stApp']");

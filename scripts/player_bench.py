@@ -32,17 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (tests/e2e is on the path)
+
 FIXTURE = ROOT / "tests" / "fixtures" / "runs_v0_1"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -107,7 +99,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             for _ in range(60):
                 try:

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+# Debian's Chromium, started the way this machine's closed network needs (no background
+# connections, no component updates): the browser tests and the browser benchmarks use these.
+CHROMIUM = os.environ.get("LIMA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "e2e" / "screenshots"
 
