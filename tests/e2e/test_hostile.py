@@ -46,6 +46,8 @@ def test_export_labels_are_readable(browser, server_url, width):
     page.get_by_text("Minimal subset").first.wait_for(timeout=60_000)
     wait_for_run(page)
     buttons = page.locator('[data-testid="stDownloadButton"] button')
+    buttons.nth(7).wait_for(timeout=60_000)  # the exports come after the what-if and partition sections
+    wait_for_run(page)
     assert buttons.count() >= 8
     assert _truncated_labels(page) == []
     screenshot(page, f"explain_exports_{width}")

@@ -47,7 +47,7 @@ def test_no_server_paths_or_model_files_and_a_read_only_run_list(page, public_se
     page.mouse.click(box["x"] + 18, box["y"] + header + row_h / 2)
     wait_for_run(page)
     main = page.locator("[data-testid='stMain']")
-    main.get_by_role("button", name="Open", exact=True).wait_for(timeout=30_000)
+    main.locator("[data-testid='stBaseButton-primary']").filter(has_text="Open").wait_for(timeout=30_000)
     assert main.get_by_role("button", name="Delete…").count() == 0
     assert page.get_by_text("Read-only demo").is_visible()
     screenshot(page, "public_runs")
