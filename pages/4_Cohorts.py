@@ -304,7 +304,7 @@ def main() -> None:
         rate = resources.search_rate(ctx.model_key, clf)
         where = "the Ray cluster at $RAY_ADDRESS" if os.environ.get("RAY_ADDRESS") else md(resources.device_name())
         st.caption(
-            f"{len(chosen)} images × up to about {passes:,} forward passes: about "
+            f"{len(chosen)} images × up to about {passes:,} forward passes: "
             f"{components.format_seconds(len(chosen) * passes / rate)} on {where} (saved runs are free)."
         )
         st.button(

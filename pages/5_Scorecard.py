@@ -195,7 +195,7 @@ def main() -> None:
         passes = sum(METHODS.get(m).cost(n, resources_options(m)).total for m in options.method_names())
         rate = resources.search_rate(ctx.model_key, clf)
         st.caption(
-            f"{len(chosen)} images × {len(options.method_names())} methods: about "
+            f"{len(chosen)} images × {len(options.method_names())} methods: "
             f"{components.format_seconds(len(chosen) * passes / rate)} on {md(resources.device_name())} "
             "(saved pairs are free)."
         )
