@@ -21,28 +21,26 @@ from ui.text import md, md_message
 LABELS = [label for label, _, _ in agreement.PARTITIONS]
 
 
-def _partition_runs(exp: Explanation, clf: Classifier, chosen: list[str]) -> list[tuple[str, str, object]]:
-    """(label, run key, label map) of each chosen partition of ``exp``'s view."""
+def _partition_runs(exp: Explanation, clf: Classifier, chosen: list[str]) -> list[tuple[str, str, dict, str, object]]:
+    """(label, region method, its options, run key, label map) of each chosen partition of ``exp``'s view."""
     out = []
     for label, method, options in agreement.PARTITIONS:
         if label not in chosen:
             continue
         labels = resources.region_map(resources.digest(exp.view), method, json.dumps(options, sort_keys=True), exp.view)
         key = store.run_key(clf.describe(), exp.view, labels, exp.target, exp.tracked, exp.config)
-        out.append((label, key, labels))
+        out.append((label, method, options, key, labels))
     return out
 
 
-def _start(exp: Explanation, clf: Classifier, missing: list[tuple[str, str, object]]) -> None:
+def _start(exp: Explanation, clf: Classifier, missing: list) -> None:
     refusal = public.job_refusal(resources.job_manager())
     if refusal:
         st.session_state["_partition_refusal"] = refusal
         return
     runs, manager = resources.run_store(), resources.job_manager()
     keys = []
-    for label, key, labels in missing:
-        method = next(m for lab, m, _ in agreement.PARTITIONS if lab == label)
-        options = next(o for lab, _, o in agreement.PARTITIONS if lab == label)
+    for label, method, options, key, labels in missing:
 
         def make_iter(labels=labels, method=method, options=options):
             return iter_search(
@@ -93,13 +91,13 @@ def partitions_section(exp: Explanation, key: str, clf: Classifier | None) -> No
         st.error(md_message(exc))
         return
     runs = resources.run_store()
-    missing = [(label, k, labels) for label, k, labels in planned if not runs.has(k) and k != key]
+    missing = [run for run in planned if not runs.has(run[3]) and run[3] != key]
     if st.session_state.get("_partition_refusal"):
         st.warning(md_message(st.session_state.pop("_partition_refusal")), icon=":material/public:")
     if state.get("partition_jobs"):
         _progress()
     elif missing:
-        passes = sum(int(labels.max()) + 1 for _, _, labels in missing)
+        passes = sum(int(run[4].max()) + 1 for run in missing)
         st.button(
             f"Explain on {len(missing)} more partition{'s' if len(missing) != 1 else ''}",
             on_click=_start,
@@ -108,7 +106,7 @@ def partitions_section(exp: Explanation, key: str, clf: Classifier | None) -> No
             icon=":material/play_arrow:",
             help=f"One LiMA search each ({passes} regions in all); finished partitions are saved runs.",
         )
-    done = [(label, runs.load(k)) for label, k, _ in planned if k != key and runs.has(k)]
+    done = [(label, runs.load(k)) for label, _, _, k, _ in planned if k != key and runs.has(k)]
     if not done:
         return
     this = f"This run ({md(exp.regions.method)}, {exp.n_regions} regions)"

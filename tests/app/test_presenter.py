@@ -123,3 +123,17 @@ def test_saved_runs_offer_their_page_as_a_playlist():
     query = links[0].proto.query_string
     assert "view=present" in query
     assert f"playlist={TINY}.{CAT}" in query or f"playlist={CAT}.{TINY}" in query  # both runs, newest first
+
+
+@pytest.mark.slow
+def test_a_partition_is_explained_in_the_background_and_compared():
+    from app_helpers import wait_until
+
+    at = open_run(CAT)
+    at.multiselect(key="partition_choices").set_value(["Grid 6 × 6"]).run()
+    at.button(key="partition_run").click().run()
+    assert not at.exception
+    wait_until(at, lambda a: any("rank correlation (ρ)" in str(d.value.columns) for d in a.dataframe), timeout_s=300)
+    table = next(d.value for d in at.dataframe if "rank correlation (ρ)" in d.value.columns)
+    assert table["partition"].tolist() == ["Grid 6 × 6"] and table["regions"].tolist() == [36]
+    assert -1 <= table["rank correlation (ρ)"][0] <= 1 and 0 <= table["subset overlap (IoU)"][0] <= 1
