@@ -86,12 +86,20 @@ def test_a_photo_over_the_size_limit_is_refused(page, public_server, tmp_path):
     wait_for_run(page)
     page.get_by_text("Upload images").first.click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(big))
+    page.get_by_text("big.png").first.wait_for(timeout=60_000)  # ~10 MB reach the server first
+    wait_for_run(page)
     picker = page.get_by_role("combobox", name="Their true class")
     picker.click()
     page.keyboard.type("tabby")
     page.keyboard.press("Enter")
     wait_for_run(page)
-    page.get_by_role("button", name="Add to my uploads").click()
+    add = page.get_by_role("button", name="Add to my uploads")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('button')]"
+        ".some(b => b.innerText.includes('Add to my uploads') && !b.disabled)",
+        timeout=60_000,
+    )
+    add.click()
     page.get_by_text("may be up to 5 MB each").wait_for(timeout=30_000)
 
 
