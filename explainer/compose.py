@@ -45,9 +45,18 @@ class Composer:
         labels: S×S int label map with ids 0..N-1.
         device: the classifier's device.
         fill: how removed pixels are filled (see :func:`fill_image`).
+        memory_format: the layout of the composed batches (the classifier's ``input_layout``).
     """
 
-    def __init__(self, view: np.ndarray, labels: np.ndarray, device: torch.device, fill: str = "black"):
+    def __init__(
+        self,
+        view: np.ndarray,
+        labels: np.ndarray,
+        device: torch.device,
+        fill: str = "black",
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ):
+        self.memory_format = memory_format  # the layout the model reads (saves a copy per batch)
         self.size = view.shape[0]
         self.n_regions = int(labels.max()) + 1
         self.device = device
@@ -64,10 +73,33 @@ class Composer:
             complement: remove the subset instead of keeping it.
 
         Returns:
-            b×3×S×S float32 in [0, 1] on the device.
+            b×3×S×S float32 in [0, 1] on the device, in ``memory_format``.
         """
+        return self._compose(~subsets if complement else subsets)
+
+    def kept_and_removed(self, kept: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+        """One batch: the views showing only ``kept``'s subsets, then those showing all but
+        ``removed``'s (the search scores both in one stream so every batch is full).
+
+        Args:
+            kept: k×N bool, removed: r×N bool, on the device.
+
+        Returns:
+            (k+r)×3×S×S float32 in [0, 1] on the device, in ``memory_format``; equal to
+            ``cat([images(kept), images(removed, complement=True)])`` without the copy.
+        """
+        return self._compose(torch.cat([kept, ~removed]))
+
+    def _compose(self, subsets: torch.Tensor) -> torch.Tensor:
+        # Complements are negated indicators before the gather (exactly 1 − mask, for free).
         masks = subsets.to(torch.float32).index_select(1, self.pixel_ids)  # b × S·S
-        if complement:
-            masks = 1.0 - masks
         masks = masks.view(-1, 1, self.size, self.size)
-        return torch.addcmul(self.fill.unsqueeze(0), self.delta.unsqueeze(0), masks)
+        # An explicit output layout: a b×1×S×S mask is also "channels-last", and left to choose,
+        # torch may pick the layout the model does not read (one more copy per batch).
+        out = torch.empty(
+            (masks.shape[0], 3, self.size, self.size),
+            dtype=torch.float32,
+            device=self.device,
+            memory_format=self.memory_format,
+        )
+        return torch.addcmul(self.fill.unsqueeze(0), self.delta.unsqueeze(0), masks, out=out)

@@ -70,10 +70,10 @@ class ParityReport:
 
 
 def _objective(clf: Classifier, exp: Explanation, sets: torch.Tensor) -> np.ndarray:
-    composer = Composer(exp.view, exp.labels, clf.device, exp.config.fill)
+    composer = Composer(exp.view, exp.labels, clf.device, exp.config.fill, clf.input_layout)
     with torch.inference_mode():
-        kept = clf.probs(composer.images(sets))
-        removed = clf.probs(composer.images(sets, complement=True))
+        kept = clf.probs(composer.images(sets), scratch=True)
+        removed = clf.probs(composer.images(sets, complement=True), scratch=True)
     terms = term_values(kept, removed, exp.target, np.zeros(len(sets)))
     return terms.objective(exp.config.weights)
 

@@ -114,7 +114,8 @@ def prefix_sets(order: np.ndarray, device: torch.device | str = "cpu") -> torch.
 def path_probs(clf: Classifier, composer: Composer, sets: torch.Tensor, complement: bool) -> np.ndarray:
     """p(·) of the images showing (or, with ``complement``, hiding) each subset; M×K float32."""
     outs = [
-        clf.probs(composer.images(sets[s], complement=complement)).cpu() for s in _slices(len(sets), clf.batch_size)
+        clf.probs(composer.images(sets[s], complement=complement), scratch=True).cpu()
+        for s in _slices(len(sets), clf.batch_size)
     ]
     return torch.cat(outs).numpy()
 
@@ -145,7 +146,7 @@ def score_order(
     n = int(labels.max()) + 1
     if sorted(order.tolist()) != list(range(n)):
         raise ValueError(f"the order must be a permutation of the {n} regions")
-    composer = Composer(view, labels, clf.device, fill)
+    composer = Composer(view, labels, clf.device, fill, clf.input_layout)
     sets = prefix_sets(order, clf.device)
     shown = path_probs(clf, composer, sets, complement=False)
     removed = path_probs(clf, composer, sets, complement=True)

@@ -124,7 +124,7 @@ class _Run:
         self.clf, self.target = clf, target
         self.search, self.pending, self.weights = options.search, options.pending, options.weights
         self.n = int(labels.max()) + 1
-        self.composer = Composer(view, labels, clf.device, options.fill)
+        self.composer = Composer(view, labels, clf.device, options.fill, clf.input_layout)
         self.use_effectiveness = self.weights.effectiveness != 0.0
         self.distances: np.ndarray | None = None
         self.ins = np.full((self.n + 1, clf.num_classes), np.nan, np.float32)
@@ -157,12 +157,7 @@ class _Run:
 
         # One stream of 2C images (kept, then removed) so every batch is full.
         def images(s: slice) -> torch.Tensor:
-            return torch.cat(
-                [
-                    self.composer.images(sets[_clip(s, 0, c)]),
-                    self.composer.images(sets[_clip(s, c, 2 * c)], complement=True),
-                ]
-            )
+            return self.composer.kept_and_removed(sets[_clip(s, 0, c)], sets[_clip(s, c, 2 * c)])
 
         probs, embs = [], []
         for out in self.clf.map_batches(lambda s: self._score(images(s), want_embeddings), 2 * c):
@@ -176,9 +171,10 @@ class _Run:
         return all_probs[:c], all_probs[c:], emb
 
     def _score(self, batch: torch.Tensor, want_embeddings: bool):
+        # The composed batch is ours alone: the classifier may normalise it in place.
         if want_embeddings:
-            return self.clf.probs_and_embeddings(batch)
-        return self.clf.probs(batch), None
+            return self.clf.probs_and_embeddings(batch, scratch=True)
+        return self.clf.probs(batch, scratch=True), None
 
     def endpoints(self):
         """p(·) of the full and the black image, the curves' ends; generator, returns 2×K."""

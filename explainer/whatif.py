@@ -66,13 +66,14 @@ def score_subsets(clf, view: np.ndarray, labels: np.ndarray, subsets: Sequence[I
     """
     n = int(labels.max()) + 1
     rows = _indicators(subsets, n)
-    composer = Composer(view, labels, clf.device, fill)
+    composer = Composer(view, labels, clf.device, fill, clf.input_layout)
     sizes = np.bincount(labels.reshape(-1), minlength=n) / labels.size
+
+    def score(s: slice) -> torch.Tensor:
+        return clf.probs(composer.images(rows[s].to(clf.device)), scratch=True)
+
     with torch.inference_mode():
-        chunks = [
-            p.float().cpu()
-            for p in clf.map_batches(lambda s: clf.probs(composer.images(rows[s].to(clf.device))), len(subsets))
-        ]
+        chunks = [p.float().cpu() for p in clf.map_batches(score, len(subsets))]
     probs = torch.cat(chunks).numpy().astype(np.float64)
     return [
         Scored(

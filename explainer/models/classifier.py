@@ -263,6 +263,20 @@ class Classifier:
         """B×3×S×S in [0, 1] -> the model's normalised input."""
         return ((batch - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
 
+    def _model_input(self, batch: torch.Tensor, scratch: bool) -> torch.Tensor:
+        """What the forward pass gets: normalised, channels-last for PyTorch (its fast CPU and
+        GPU layout), plain NCHW for a runtime (which would copy channels-last back).
+        ``scratch``: the caller will not read ``batch`` again, so it is normalised in place
+        (the same arithmetic, one full-batch allocation fewer)."""
+        x = batch.sub_(self._mean).div_(self._std) if scratch else (batch - self._mean) / self._std
+        return x.contiguous(memory_format=self.input_layout)
+
+    @property
+    def input_layout(self) -> torch.memory_format:
+        """The memory layout the forward pass reads: channels-last for PyTorch, NCHW for a
+        runtime (composers build batches in it, so no batch is copied to change layout)."""
+        return torch.contiguous_format if self.runtime is not None else torch.channels_last
+
     def _autocast(self):
         if self.precision == "fp32":
             return torch.autocast(self.device.type, enabled=False)
@@ -280,19 +294,21 @@ class Classifier:
         return probs
 
     @torch.inference_mode()
-    def probs(self, batch: torch.Tensor) -> torch.Tensor:
+    def probs(self, batch: torch.Tensor, scratch: bool = False) -> torch.Tensor:
         """Class probabilities for one batch.
 
         Args:
             batch: B×3×S×S float32 in [0, 1] on ``self.device`` (composited views).
+            scratch: ``batch`` may be overwritten (the caller composed it for this call only).
 
         Returns:
             B×K float32 probabilities on the device (rows sum to 1).
         """
+        x = self._model_input(batch, scratch)
         if self.runtime is not None:
-            return self._to_probs(self.runtime.logits(self.normalise(batch)))
+            return self._to_probs(self.runtime.logits(x))
         with self._autocast():
-            out = self.module(self.normalise(batch))
+            out = self.module(x)
         return self._to_probs(out)
 
     def differentiable_probs(self, batch: torch.Tensor) -> torch.Tensor:
@@ -302,15 +318,17 @@ class Classifier:
             return self._to_probs(self.module(self.normalise(batch)))
 
     @torch.inference_mode()
-    def probs_and_embeddings(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Probabilities (B×K) and embeddings (B×D, float32) from one forward pass."""
+    def probs_and_embeddings(self, batch: torch.Tensor, scratch: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities (B×K) and embeddings (B×D, float32) from one forward pass
+        (``scratch`` as in :meth:`probs`)."""
         if self.features is None:
             raise ModelError(f"{self.id} offers no embeddings (the effectiveness term needs them).")
         if self.runtime is not None and self.runtime.has_embeddings:
-            logits, emb = self.runtime.logits_and_embeddings(self.normalise(batch))
+            logits, emb = self.runtime.logits_and_embeddings(self._model_input(batch, scratch))
         else:  # PyTorch (also when the runtime offers logits only)
+            x = self.normalise(batch) if self.runtime is not None else self._model_input(batch, scratch)
             with self._autocast():
-                logits, emb = self.features(self.normalise(batch))
+                logits, emb = self.features(x)
         return self._to_probs(logits), emb.float()
 
     def predict(self, views: np.ndarray) -> np.ndarray:

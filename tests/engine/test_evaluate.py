@@ -87,9 +87,9 @@ def test_a_second_evaluation_reuses_every_finished_pair(tiny_set, tmp_path):
     calls = {"n": 0}
     real = clf.probs
 
-    def counting(batch):
+    def counting(batch, **kw):
         calls["n"] += len(batch)
-        return real(batch)
+        return real(batch, **kw)
 
     clf.probs = counting  # type: ignore[method-assign]
     try:

@@ -113,9 +113,9 @@ def test_captum_perturbs_exactly_our_regions_with_our_fill(additive, method):
     seen: list[torch.Tensor] = []
     real = clf.probs
 
-    def recording(batch):
+    def recording(batch, **kw):
         seen.append(batch.detach().cpu())
-        return real(batch)
+        return real(batch, **kw)
 
     clf.probs = recording  # type: ignore[method-assign]
     try:
@@ -244,9 +244,9 @@ def test_finished_results_are_reused(additive, tmp_path):
     calls = {"n": 0}
     real = additive.clf.probs
 
-    def counting(batch):
+    def counting(batch, **kw):
         calls["n"] += len(batch)
-        return real(batch)
+        return real(batch, **kw)
 
     additive.clf.probs = counting  # type: ignore[method-assign]
     try:
@@ -265,9 +265,9 @@ def test_closing_a_library_method_stops_its_model_calls(additive):
     calls = {"n": 0}
     real = clf.probs
 
-    def slow(batch):
+    def slow(batch, **kw):
         calls["n"] += 1
-        return real(batch)
+        return real(batch, **kw)
 
     clf.probs = slow  # type: ignore[method-assign]
     try:

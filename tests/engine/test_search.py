@@ -236,3 +236,47 @@ def test_bad_views_and_label_maps_are_refused():
     gappy[gappy == 1] = 0
     with pytest.raises(RegionError):
         explain(clf, random_view(16, 0), gappy, target=0)
+
+
+@pytest.mark.parametrize("fill", ["black", "mean", "blur"])
+def test_one_stream_of_kept_and_removed_images_equals_the_two_composed_apart(fill):
+    import torch
+
+    from explainer.compose import Composer
+
+    view, labels = random_view(16, seed=2), grid_labels(16, 4)
+    composer = Composer(view, labels, torch.device("cpu"), fill)
+    rng = np.random.default_rng(0)
+    kept = torch.from_numpy(rng.random((5, 16)) < 0.5)
+    removed = torch.from_numpy(rng.random((3, 16)) < 0.5)
+    apart = torch.cat([composer.images(kept), composer.images(removed, complement=True)])
+    together = composer.kept_and_removed(kept, removed)
+    assert torch.equal(together, apart)  # bit for bit: a complement is 1 − mask exactly
+    # a removed subset's image shows the view exactly where the subset is not
+    pixels = removed[0][torch.from_numpy(labels.reshape(-1))].view(16, 16)
+    shown = together[5].permute(1, 2, 0)[~pixels]
+    torch.testing.assert_close(shown, torch.from_numpy(view).float().div(255.0)[~pixels], rtol=0, atol=1e-6)
+
+
+def test_scratch_batches_score_the_same_as_kept_ones():
+    from explainer.models import Classifier, Preprocess, penultimate_features
+
+    module = TinyCNN(5)
+    prep = Preprocess(size=16, resize=16, interpolation="bilinear", mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.25))
+    clf = Classifier(module, tuple("abcde"), prep, "test:scratch", device="cpu", features=penultimate_features(module))
+    batch = clf.to_batch(np.stack([random_view(16, seed=s) for s in range(4)]))
+    kept = batch.clone()
+    expected = clf.probs(batch)
+    assert torch_equal(clf.probs(batch.clone(), scratch=True), expected)
+    probs, _ = clf.probs_and_embeddings(batch.clone(), scratch=True)
+    assert torch_equal(probs, expected)
+    assert torch_equal(batch, kept)  # the default leaves the caller's batch alone
+    scratch = batch.clone()
+    clf.probs(scratch, scratch=True)
+    assert not torch_equal(scratch, kept)  # and scratch really is normalised in place (no copy)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
