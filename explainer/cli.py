@@ -338,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_option_flags(p, SearchOptions, skip=("weights", "fill", "tolerance"))
     p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
+    p.add_argument("--no-demo", action="store_true", help="skip the first-demo-explanation timing (--backends)")
     p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument(
@@ -567,6 +568,8 @@ def _bench_backends(args, counts: list[int], options, json_out) -> int:
         options.search,
         options.pending,
         scan_set=_open_set(args.scan, first) if args.scan else None,
+        reference=not args.no_reference,
+        first_demo=not args.no_demo,
     )
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainer import settings
+from explainer import sam_runtime, settings
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +44,7 @@ class SamTimings:
     prompts: int = 0
     batches: int = 0
     embedding_cached: bool = False
+    encoder: str = ""  # what ran the image encoder ("" when the embedding came from the cache)
 
     @property
     def total_s(self) -> float:
@@ -162,9 +163,29 @@ def staged_generator(sam: Any, cache: EmbeddingCache | None = None, **kwargs: An
                     predictor.is_image_set = True
                     self.timings.embedding_cached = True
                     return
-            predictor.set_image(image)
+            if sam_runtime.wants_onnx(predictor.device):
+                self._encode_onnx(image)
+            else:
+                predictor.set_image(image)
+            self.timings.encoder = sam_runtime.encoder_note(weights_fingerprint(predictor.model))
             if self.cache is not None and key is not None:
                 self.cache.put(key, predictor.features.cpu().numpy(), predictor.original_size, predictor.input_size)
+
+        def _encode_onnx(self, image: np.ndarray) -> None:
+            """predictor.set_image with the encoder call on ONNX Runtime (the same steps:
+            resize the long side to 1024, normalise and pad, encode)."""
+            import torch
+
+            predictor = self.predictor
+            resized = predictor.transform.apply_image(image)  # SAM's image format is RGB, as ours
+            transformed = torch.as_tensor(resized).permute(2, 0, 1).contiguous()[None]
+            features = sam_runtime.encode(
+                predictor.model, predictor.model.preprocess(transformed), weights_fingerprint(predictor.model)
+            )
+            predictor.reset_image()
+            predictor.original_size, predictor.input_size = image.shape[:2], tuple(transformed.shape[-2:])
+            predictor.features = features.to(predictor.device)
+            predictor.is_image_set = True
 
         def _process_crop(self, image, crop_box, crop_layer_idx, orig_size):
             # The parent's stages, each timed; only the encoder call goes through the cache.

@@ -75,3 +75,65 @@ def test_the_cpu_preset_costs_less_and_the_cost_model_counts_batches():
     assert sam_cost_s(full) - sam_cost_s(SAM_CPU_PRESET) == pytest.approx(13 * sam_cost_s(full, cached=True) / 16)
     assert sam_cost_s(full, cached=True) < sam_cost_s(full)
     assert SAM_CPU_PRESET.generator_kwargs()["points_per_batch"] == SAM_CPU_PRESET.points_per_batch
+
+
+def mask_iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+@pytest.mark.slow
+def test_the_onnx_encoder_is_exported_once_checked_and_gives_the_same_masks(image, monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from explainer import sam_runtime
+    from explainer.sam_masks import weights_fingerprint
+
+    monkeypatch.setenv("LIMA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(sam_runtime.ENV_VAR, "auto")
+    sam_runtime.forget()
+    model = tiny_sam(seed=3)
+    expected = reference_masks(model, image, **KEEP_ALL)
+    first, second, third = SamTimings(), SamTimings(), SamTimings()
+    exported = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=first)
+    assert len(expected) > 0 and same(exported, expected)  # the exporting run returns PyTorch's own features
+    assert first.encoder.startswith("ONNX Runtime (exported now")
+    folder = sam_runtime.folder_for(weights_fingerprint(model))
+    check = __import__("json").loads((folder / "check.json").read_text())
+    assert check["passed"] and check["max_abs_diff"] <= sam_runtime.TOLERANCE
+    onnx = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=second)
+    assert len(onnx) == len(expected) and min(mask_iou(a, b) for a, b in zip(onnx, expected)) > 0.99
+    sam_runtime.forget()  # a new process: loads the stored export, does not export again
+    stamp = (folder / "encoder.onnx").stat().st_mtime_ns
+    generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=third)
+    assert (
+        third.encoder.startswith("ONNX Runtime (exported 20") and (folder / "encoder.onnx").stat().st_mtime_ns == stamp
+    )
+    monkeypatch.setenv(sam_runtime.ENV_VAR, "torch")
+    torch_run = SamTimings()
+    assert same(generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=torch_run), expected)
+
+
+@pytest.mark.slow
+def test_a_broken_export_falls_back_to_pytorch_and_says_why(image, monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from explainer import sam_runtime
+    from explainer.sam_masks import weights_fingerprint
+
+    monkeypatch.setenv("LIMA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(sam_runtime.ENV_VAR, "auto")
+    sam_runtime.forget()
+    model = tiny_sam(seed=4)
+    exported = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None)  # PyTorch's features
+    folder = sam_runtime.folder_for(weights_fingerprint(model))
+    (folder / "encoder.onnx").write_bytes(b"not a model")
+    sam_runtime.forget()
+    t = SamTimings()
+    assert same(generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=t), exported)
+    assert t.encoder.startswith("PyTorch: the stored export does not load")
+    check = json.loads((folder / "check.json").read_text())  # a failed check is not retried
+    (folder / "check.json").write_text(json.dumps({**check, "passed": False, "reason": "max |Δ feature| 1 > 0.001"}))
+    sam_runtime.forget()
+    generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=t)
+    assert t.encoder == "PyTorch: the export did not pass its check (max |Δ feature| 1 > 0.001)"
+    assert (folder / "encoder.onnx").read_bytes() == b"not a model"  # not exported again
