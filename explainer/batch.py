@@ -345,13 +345,61 @@ class ImageOutcome:
         reused: bool = False,
         overhead_s: float = 0.0,
     ) -> ImageOutcome:
+        return cls._of(
+            exp,
+            task.name,
+            task.label,
+            task.target,
+            task.run_key,
+            task.item_key,
+            task.prediction,
+            worker,
+            seconds,
+            reused,
+            overhead_s,
+        )
+
+    @classmethod
+    def saved(cls, run_key: str, exp: Explanation) -> ImageOutcome:
+        """The outcome of a run found in the run store (not computed by a batch): name, true
+        label and image key from its provenance; worker "saved"; seconds: its wall time."""
+        label = exp.source.get("label")
+        return cls._of(
+            exp,
+            str(exp.source.get("name") or run_key),
+            label if isinstance(label, int) and not isinstance(label, bool) else -1,
+            exp.target,
+            run_key,
+            str(exp.source.get("key") or ""),
+            exp.full_prediction,
+            "saved",
+            exp.wall_time_s,
+            True,
+            0.0,
+        )
+
+    @classmethod
+    def _of(
+        cls,
+        exp: Explanation,
+        name: str,
+        label: int,
+        target: int,
+        run_key: str,
+        item_key: str,
+        prediction: int | None,
+        worker: str,
+        seconds: float,
+        reused: bool,
+        overhead_s: float,
+    ) -> ImageOutcome:
         k = exp.minimal_subset_size
         highest, full = float(np.max(exp.insertion)), float(exp.insertion[-1])
         return cls(
-            name=task.name,
-            label=task.label,
-            target=task.target,
-            run_key=task.run_key,
+            name=name,
+            label=label,
+            target=target,
+            run_key=run_key,
             order=[int(r) for r in exp.order],
             insertion_auc=float(exp.insertion_auc),
             deletion_auc=float(exp.deletion_auc),
@@ -359,9 +407,9 @@ class ImageOutcome:
             forward_passes=int(exp.forward_passes),
             seconds=round(float(seconds), 4),
             worker=worker,
-            item_key=task.item_key,
+            item_key=item_key,
             tracked=exp.tracked,
-            prediction=task.prediction,
+            prediction=prediction,
             n_regions=exp.n_regions,
             minimal_subset_area=float(exp.area[k]),
             highest_confidence=highest,
