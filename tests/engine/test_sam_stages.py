@@ -138,3 +138,27 @@ def test_a_broken_export_falls_back_to_pytorch_and_says_why(image, monkeypatch, 
     generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=t)
     assert t.encoder == "PyTorch: the export did not pass its check (max |Δ feature| 1 > 0.001)"
     assert (folder / "encoder.onnx").read_bytes() == b"not a model"  # not exported again
+
+
+def test_the_decoder_that_shares_the_image_side_gives_the_librarys_masks(sam):
+    import torch
+    from segment_anything.modeling.mask_decoder import MaskDecoder
+
+    from explainer.sam_masks import predict_masks_shared_image
+
+    torch.manual_seed(0)
+    emb = torch.randn(1, 256, 64, 64)
+    points = (torch.rand(4, 1, 2) * 1024, torch.ones(4, 1, dtype=torch.int))
+    with torch.inference_mode():
+        sparse, dense = sam.prompt_encoder(points=points, boxes=None, masks=None)
+        pe = sam.prompt_encoder.get_dense_pe()
+        masks, iou = MaskDecoder.predict_masks(sam.mask_decoder, emb, pe, sparse, dense)
+        shared_masks, shared_iou = predict_masks_shared_image(sam.mask_decoder, emb, pe, sparse, dense)
+        # a dense embedding per prompt that differs (a mask prompt) takes the library's path
+        own = dense + torch.arange(4.0).view(4, 1, 1, 1)
+        lib_own = MaskDecoder.predict_masks(sam.mask_decoder, emb, pe, sparse, own)
+        shared_own = predict_masks_shared_image(sam.mask_decoder, emb, pe, sparse, own)
+    assert shared_masks.shape == masks.shape == (4, 4, 256, 256)
+    torch.testing.assert_close(shared_masks, masks, rtol=0, atol=1e-5)
+    torch.testing.assert_close(shared_iou, iou, rtol=0, atol=1e-6)
+    assert torch.equal(shared_own[0], lib_own[0])
