@@ -38,6 +38,7 @@ from explainer.evaluate import classes_of
 from explainer.explanation import Explanation
 from explainer.models import Classifier
 from explainer.options import Options, option
+from explainer.prefetch import prefetch
 from explainer.progress import eta_from_rate
 from explainer.regions import REGION_METHODS, RegionSpec, propose_regions
 from explainer.search import iter_search
@@ -269,6 +270,7 @@ class InProcessRunner:
     """One model in this process; images one after another (each search batches its passes)."""
 
     workers = 1
+    prepare_threads = 1  # the search already uses every core
 
     def __init__(self, clf: Classifier):
         self.clf = clf
@@ -583,13 +585,26 @@ def iter_batch(
     failures: list[dict[str, str]] = []
     state = _Counts()
 
+    def prepare_one(index: int) -> BatchTask | LimaError:
+        item, row = selected[index]
+        try:
+            return prepare(clf, item, row, index, regions, search, options.target, image_set.name)
+        except LimaError as exc:  # e.g. a file changed since the scan: recorded, the batch goes on
+            return exc
+
     def fresh_tasks() -> Iterator[BatchTask]:
-        """Prepared tasks that need a search; reused runs are collected on the way."""
-        for index, (item, row) in enumerate(selected):
-            try:
-                task = prepare(clf, item, row, index, regions, search, options.target, image_set.name)
-            except LimaError as exc:  # e.g. a file changed since the scan: recorded, the batch goes on
-                failures.append({"name": item.name, "error": str(exc)})
+        """Prepared tasks that need a search; reused runs are collected on the way.
+
+        Views, regions and run keys are made here, in the driver (the keys decide what is
+        reused), a few images ahead of the workers. With many workers one thread would cap the
+        batch, so a runner may ask for more (read once it has started): the work is PIL and
+        OpenCV, which release the GIL. Tasks still come in order.
+        """
+        threads = max(1, int(getattr(runner, "prepare_threads", 1)))
+        one_each = [[i] for i in range(len(selected))]
+        for index, (task,) in enumerate(prefetch(prepare_one, one_each, ahead=2 * threads, workers=threads)):
+            if isinstance(task, LimaError):
+                failures.append({"name": selected[index][0].name, "error": str(task)})
                 continue
             if runs.has(task.run_key):
                 try:

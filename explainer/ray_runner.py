@@ -176,6 +176,12 @@ class RayPool:
         self.startup_s = 0.0
         self.in_flight = 0  # tasks now on the actors (while streaming)
 
+    @property
+    def prepare_threads(self) -> int:
+        """Driver threads preparing tasks: one per worker, within this machine's cores (a
+        single thread caps a batch at ~7 images/s of decoding and regions, measured)."""
+        return max(1, min(self.workers or 1, os.cpu_count() or 1, 16))
+
     def describe(self) -> str:
         where = f"Ray cluster {self.address}" if self.address else "a local Ray"
         per = "1 GPU" if self.gpus else "1 CPU"

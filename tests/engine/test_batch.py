@@ -202,3 +202,24 @@ def test_an_image_broken_since_the_scan_is_recorded_and_the_batch_goes_on(tiny_s
     assert [f["name"] for f in result.failed] == ["img1.png"] and "img1.png" in result.failed[0]["error"]
     assert [o.name for o in result.images] == ["img0.png", "img2.png"] and result.complete
     assert result.to_dict()["failed"] == list(result.failed)
+
+    class ThreeThreads(InProcessRunner):
+        prepare_threads = 3  # as a Ray runner with 3 workers asks: the driver prepares on 3 threads
+
+    threaded = run_batch(
+        clf,
+        image_set,
+        scanned,
+        GRID,
+        SearchOptions(pending=2),
+        BatchOptions(limit=5),
+        runner=ThreeThreads(clf),
+        runs=RunStore(tmp_path / "r2"),
+    )
+    inline = run_batch(
+        clf, image_set, scanned, GRID, SearchOptions(pending=2), BatchOptions(limit=5), runs=RunStore(tmp_path / "r3")
+    )
+    assert [f["name"] for f in threaded.failed] == ["img1.png"]
+    assert [(o.name, o.run_key, o.order) for o in threaded.images] == [
+        (o.name, o.run_key, o.order) for o in inline.images
+    ]
