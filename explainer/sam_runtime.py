@@ -176,7 +176,15 @@ def _export(sam: Any, x: Any, fingerprint: str) -> Any | None:
     except Exception as exc:
         hook.remove()
         shutil.rmtree(tmp, ignore_errors=True)
-        _NOTES[fingerprint] = f"PyTorch: the encoder did not export to ONNX ({type(exc).__name__})"
+        reason = f"the encoder did not export to ONNX ({type(exc).__name__})"
+        _NOTES[fingerprint] = f"PyTorch: {reason}"
+        try:  # remembered, so later processes do not try again under this ONNX Runtime
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "check.json").write_text(
+                json.dumps({"passed": False, "reason": reason, "onnxruntime": ort.__version__})
+            )
+        except OSError:
+            pass
         return captured[0] if captured else None
     hook.remove()
     exported_s = time.perf_counter() - start
