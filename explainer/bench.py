@@ -331,7 +331,7 @@ def compare_backends(
     if reference and "torch" in clfs:
         # The official code's input path (numpy compositing, a PIL transform per image, PyTorch
         # eager), model included; its explanation makes the same forward passes as ours (the
-        # same search, lima-spec §4.3), so its time is estimated as passes / this rate.
+        # same search and pass count), so its time is estimated as passes / this rate.
         ref_labels, _ = slico_for_count(view, 49)
         reference_rate = reference_pipeline_rate(clfs["torch"], view, ref_labels, 8 * clfs["torch"].batch_size)
         out["reference_pipeline_images_per_s"] = reference_rate

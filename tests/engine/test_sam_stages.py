@@ -82,22 +82,36 @@ def mask_iou(a, b):
     return (a & b).sum() / max((a | b).sum(), 1)
 
 
-@pytest.mark.slow
-def test_the_onnx_encoder_is_exported_once_checked_and_gives_the_same_masks(image, monkeypatch, tmp_path):
+@pytest.fixture
+def onnx_encoder(monkeypatch, tmp_path):
+    """A fresh cache folder, the encoder on ``auto`` (ONNX Runtime on a CPU), nothing loaded."""
     pytest.importorskip("onnxruntime")
     from explainer import sam_runtime
-    from explainer.sam_masks import weights_fingerprint
 
     monkeypatch.setenv("LIMA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv(sam_runtime.ENV_VAR, "auto")
     sam_runtime.forget()
+    yield sam_runtime
+    sam_runtime.forget()
+
+
+def folder_of(model):
+    from explainer import sam_runtime
+    from explainer.sam_masks import weights_fingerprint
+
+    return sam_runtime.folder_for(weights_fingerprint(model))
+
+
+@pytest.mark.slow
+def test_the_onnx_encoder_is_exported_once_checked_and_gives_the_same_masks(image, monkeypatch, onnx_encoder):
+    sam_runtime = onnx_encoder
     model = tiny_sam(seed=3)
     expected = reference_masks(model, image, **KEEP_ALL)
     first, second, third = SamTimings(), SamTimings(), SamTimings()
     exported = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=first)
     assert len(expected) > 0 and same(exported, expected)  # the exporting run returns PyTorch's own features
     assert first.encoder.startswith("ONNX Runtime (exported now")
-    folder = sam_runtime.folder_for(weights_fingerprint(model))
+    folder = folder_of(model)
     check = __import__("json").loads((folder / "check.json").read_text())
     assert check["passed"] and check["max_abs_diff"] <= sam_runtime.TOLERANCE
     onnx = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=second)
@@ -114,19 +128,13 @@ def test_the_onnx_encoder_is_exported_once_checked_and_gives_the_same_masks(imag
 
 
 @pytest.mark.slow
-def test_a_broken_export_falls_back_to_pytorch_and_says_why(image, monkeypatch, tmp_path):
-    pytest.importorskip("onnxruntime")
+def test_a_broken_export_falls_back_to_pytorch_and_says_why(image, onnx_encoder):
     import json
 
-    from explainer import sam_runtime
-    from explainer.sam_masks import weights_fingerprint
-
-    monkeypatch.setenv("LIMA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv(sam_runtime.ENV_VAR, "auto")
-    sam_runtime.forget()
+    sam_runtime = onnx_encoder
     model = tiny_sam(seed=4)
     exported = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None)  # PyTorch's features
-    folder = sam_runtime.folder_for(weights_fingerprint(model))
+    folder = folder_of(model)
     (folder / "encoder.onnx").write_bytes(b"not a model")
     sam_runtime.forget()
     t = SamTimings()
