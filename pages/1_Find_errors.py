@@ -219,7 +219,7 @@ def main() -> None:
     cols = st.columns(4)
     page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
     page_items = [image_set.item(row.key) for row in page_rows]
-    thumbs = resources.thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in page_items if it is not None])
+    thumbs = resources.thumbnails(clf, [it for it in page_items if it is not None])
     by_key = {it.key: thumb for it, thumb in zip([it for it in page_items if it is not None], thumbs)}
     for i, (row, item) in enumerate(zip(page_rows, page_items)):
         with cols[i % 4].container(border=True):
@@ -243,7 +243,7 @@ def main() -> None:
     # The next page's thumbnails are decoded while the user looks at this one (started last, so
     # the decoding threads do not slow down this run).
     following = [image_set.item(r.key) for r in shown[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE]]
-    resources.prefetch_thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in following if it is not None])
+    resources.prefetch_thumbnails(clf, [it for it in following if it is not None])
 
 
 def _scanned(cache, clf, image_set, result: ScanResult, model_key: str) -> None:
