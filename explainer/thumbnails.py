@@ -129,6 +129,7 @@ class ThumbnailCache:
         self._memory: OrderedDict[str, bytes | None] = OrderedDict()
         self._lock = threading.Lock()
         self._writes = 0
+        self._made_dirs: set[Path] = set()  # a mkdir per write costs as much as the write
         self.hits = 0  # found in memory
         self.disk_hits = 0  # found on disk (then kept in memory too)
         self.misses = 0  # made from the image
@@ -215,7 +216,9 @@ class ThumbnailCache:
             return
         target = self.folder / key[:2] / f"{key}.jpg"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in self._made_dirs:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(target.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

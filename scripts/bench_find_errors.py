@@ -41,6 +41,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
+from explainer import settings  # noqa: E402
+
 ARGS = CHROMIUM_ARGS
 
 SAMPLE = Path(os.environ.get("LIMA_BENCH_SAMPLE", ROOT.parent / "shared" / "data" / "imagenet-sample"))
@@ -121,8 +123,15 @@ def start_server(code: Path, work: Path, tag: str) -> tuple[subprocess.Popen, st
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # Each server starts with no thumbnails kept on disk, but reuses the model's ONNX export.
+    cache = work / f"cache-{tag}"
+    cache.mkdir(exist_ok=True)
+    exports = settings.current().cache_dir / "backends"
+    if exports.is_dir() and not (cache / "backends").exists():
+        (cache / "backends").symlink_to(exports, target_is_directory=True)
     env = dict(
         os.environ,
+        LIMA_CACHE_DIR=str(cache),
         LIMA_RUNS_DIR=str(work / f"runs-{tag}"),
         LIMA_SCANS_DIR=str(work / "scans"),
         LIMA_DATA_ROOT="/",

@@ -267,6 +267,9 @@ def view_of(model_key: str, set_key: str, item_key: str, _clf: Classifier, _item
 THUMB_MEMORY = 2048  # thumbnails kept in memory (JPEG bytes, ~10 KB each: ~20 MB)
 THUMB_FILES = 100_000  # thumbnails kept in <cache>/thumbnails (~1 GB at most)
 _THUMB_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lima-thumbs")
+# The next page is made on one thread: it runs while the browser draws this page, and on a
+# small machine two threads would take the browser's CPU.
+_PREFETCH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-thumbs-ahead")
 
 
 @st.cache_resource(show_spinner=False)
@@ -299,7 +302,7 @@ def prefetch_thumbnails(clf: Classifier, items: list[data.ImageItem], size: int 
     once. Errors are ignored: the page makes whatever is still missing when it is shown."""
     cache, framing = thumbnail_cache(), _framing(clf, size)
     for item in items:
-        _THUMB_POOL.submit(cache.get, item, framing)
+        _PREFETCH_POOL.submit(cache.get, item, framing)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
