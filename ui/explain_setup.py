@@ -87,14 +87,24 @@ def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> 
 
 
 def _pick_item(ctx: Context, scan) -> ImageItem:
+    """The chosen image: a link's or Find errors' choice, else the most confidently wrong."""
     image_set = ctx.image_set
-    mistakes = scan.mistake_keys if scan else frozenset()
     wanted = state.get("item_key")
     if image_set.item(wanted) is None:
         first_mistake = next((r.key for r in scan.mistakes() if image_set.item(r.key)), None) if scan else None
         wanted = first_mistake or image_set.items[0].key
         state.put("item_key", wanted)
     st.session_state["_item"] = wanted  # follow the data key (Find errors may set it)
+    st.fragment(_picker)(ctx, scan, wanted)
+    return image_set.item(wanted)  # type: ignore[return-value]
+
+
+def _picker(ctx: Context, scan, shown: str) -> None:
+    """The search box and the Image menu. A fragment: typing a search reruns only this part
+    (at 50,000 images the rest of the page costs far more); choosing another image than
+    ``shown`` (the one the page below was drawn for) reruns the whole page."""
+    image_set = ctx.image_set
+    mistakes = scan.mistake_keys if scan else frozenset()
 
     def changed() -> None:
         state.put("item_key", st.session_state["_item"])
@@ -108,22 +118,24 @@ def _pick_item(ctx: Context, scan) -> ImageItem:
         help="Searches every image of the set; the menu below lists the matches, mistakes first.",
     )
     options, total = picker_options(ctx, scan, query)
-    if wanted not in options:
-        options = [wanted, *options]  # the chosen image is always in the menu
+    chosen = st.session_state.get("_item") or shown
+    if chosen not in options:
+        options = [chosen, *options]  # the chosen image is always in the menu
     names = ctx.clf.class_names
 
     def label(k: str) -> str:
         it = image_set.item(k)
         return f"{it.name}  ·  {names[it.label]}" + ("  ·  misclassified" if k in mistakes else "")
 
-    st.selectbox("Image", options, key="_item", on_change=changed, index=None, format_func=label)
+    picked = st.selectbox("Image", options, key="_item", on_change=changed, index=None, format_func=label)
     if total > PICKER_LIMIT or query.strip():
         st.caption(
             f"{total:,} image{'s' if total != 1 else ''} match"
             + (f"; the menu shows the first {PICKER_LIMIT}: narrow the search" if total > PICKER_LIMIT else "")
             + (f" (of {len(image_set):,})" if query.strip() else "")
         )
-    return image_set.item(wanted)  # type: ignore[return-value]
+    if picked is not None and picked != shown:
+        st.rerun()  # the whole page, for the new image
 
 
 def _image_panel(ctx: Context, item: ImageItem) -> tuple[np.ndarray, np.ndarray]:
