@@ -46,17 +46,34 @@ from explainer import settings  # noqa: E402
 ARGS = CHROMIUM_ARGS
 
 SAMPLE = Path(os.environ.get("LIMA_BENCH_SAMPLE", ROOT.parent / "shared" / "data" / "imagenet-sample"))
-# Records every change of Streamlit's script state with the browser's clock.
+# Records every change of Streamlit's script state with the browser's clock, and the time of the
+# page's last change (a fragment's rerun can be so short that the browser never draws the
+# "running" state: then the page's last change is when the run's result was shown).
 OBSERVER = """() => {
   const app = document.querySelector("[data-testid='stApp']");
   window.__states = [];
+  window.__changed = 0;
+  if (window.__observed === app) return;  // one pair of observers per app element
+  window.__observed = app;
   new MutationObserver(() => window.__states.push(
       [performance.now(), app.getAttribute('data-test-script-state')]))
     .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  new MutationObserver(() => { window.__changed = performance.now(); })
+    .observe(app, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
-RUN_DONE = """(mark) => {
+# Done: a run was seen to start and end; or, with no run seen, the page changed after the input
+# and has been still (and not running) for QUIET_MS.
+QUIET_MS = 1500
+RUN_DONE = """([mark, quiet]) => {
+  const app = document.querySelector("[data-testid='stApp']");
   const s = window.__states.filter(x => x[0] >= mark);
-  return s.some(x => x[1] === 'running') && s[s.length - 1][1] === 'notRunning';
+  if (s.some(x => x[1] === 'running')) return s[s.length - 1][1] === 'notRunning';
+  return window.__changed > mark && performance.now() - window.__changed > quiet
+    && app.getAttribute('data-test-script-state') === 'notRunning';
+}"""
+RUN_END = """() => {
+  const s = window.__states;
+  return s.some(x => x[1] === 'running') ? s[s.length - 1][0] : window.__changed;
 }"""
 
 
@@ -181,8 +198,8 @@ def timed_run(page, act, timeout_ms: int = 600_000) -> float:
     page.evaluate(OBSERVER)
     mark = page.evaluate("performance.now()")
     act()
-    page.wait_for_function(RUN_DONE, arg=mark, timeout=timeout_ms, polling="raf")
-    end = page.evaluate("window.__states[window.__states.length - 1][0]")
+    page.wait_for_function(RUN_DONE, arg=[mark, QUIET_MS], timeout=timeout_ms, polling="raf")
+    end = page.evaluate(RUN_END)
     page.wait_for_timeout(400)  # let the thumbnails arrive before the next input
     idle(page)
     return (end - mark) / 1000
