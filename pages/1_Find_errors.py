@@ -15,7 +15,6 @@ from ui.text import md, md_message
 
 AUTO_SCAN_LIMIT = 1000
 PAGE_SIZE = 24
-PREFETCH_CONFUSIONS = 3  # top confusions whose first page is made ahead, once per scan
 CONFUSION_ROWS = 500  # rows of the confusion table sent to the browser (a 50,000-image set has thousands)
 ANY = -1  # not None: a None option shows as an empty selectbox
 
@@ -178,7 +177,6 @@ def _mistake_index(scan_id: str, _result: ScanResult, _names: tuple[str, ...]) -
         "conf": conf,
         "table": table,
         "lower": [n.lower() for n in _names],
-        "prefetched": False,  # the top confusions' first pages (see _mistakes_section)
     }
 
 
@@ -258,13 +256,6 @@ def _mistakes_section(result: ScanResult, image_set, clf) -> None:
         if not query or query in lower[r.label] or query in lower[r.pred]
     ]
     _gallery(shown, image_set, clf)
-    if not index["prefetched"]:
-        # Once per scan, after this page's own: the first page of each of the top confusions,
-        # the rows the table invites a click on (a thumbnail made once is kept).
-        index["prefetched"] = True
-        for t, p, _ in conf[:PREFETCH_CONFUSIONS]:
-            first = [image_set.item(r.key) for r in result.mistakes(t, p)[:PAGE_SIZE]]
-            resources.prefetch_thumbnails(clf, [it for it in first if it is not None])
 
 
 def _gallery(shown, image_set, clf) -> None:
