@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,10 +50,23 @@ class Plan:
 PICKER_LIMIT = 200  # options in the Image picker: a 50,000-image set never lands in one menu
 
 
+_INDEX_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-search-index")
+
+
+def _build_search_index(image_set, class_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((it.key, f"{it.name}\n{it.key}\n{class_names[it.label]}".lower()) for it in image_set.items)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _search_index(set_key: str, _image_set, _class_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(item key, lower-case "name key class") per item of the set, built once per set version."""
-    return tuple((it.key, f"{it.name}\n{it.key}\n{_class_names[it.label]}".lower()) for it in _image_set.items)
+def _search_index_job(set_key: str, _image_set, _class_names: tuple[str, ...]) -> Future:
+    """(item key, lower-case "name key class") per item of the set, built once per set version
+    on a background thread: started when the picker is first drawn, so the first search does not
+    wait for it (at 50,000 images it takes a few tenths of a second)."""
+    return _INDEX_POOL.submit(_build_search_index, _image_set, _class_names)
+
+
+def _search_index(set_key: str, image_set, class_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return _search_index_job(set_key, image_set, class_names).result()
 
 
 def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> tuple[list[str], int]:
@@ -117,6 +131,7 @@ def _picker(ctx: Context, scan, shown: str) -> None:
         placeholder="file name or class",
         help="Searches every image of the set; the menu below lists the matches, mistakes first.",
     )
+    _search_index_job(ctx.set_key, image_set, ctx.clf.class_names)  # built ahead of the first search
     options, total = picker_options(ctx, scan, query)
     chosen = st.session_state.get("_item") or shown
     if chosen not in options:
