@@ -38,6 +38,7 @@ from explainer.evaluate import classes_of
 from explainer.explanation import Explanation
 from explainer.models import Classifier
 from explainer.options import Options, option
+from explainer.prefetch import prefetch
 from explainer.progress import eta_from_rate
 from explainer.regions import REGION_METHODS, RegionSpec, propose_regions
 from explainer.search import iter_search
@@ -269,6 +270,7 @@ class InProcessRunner:
     """One model in this process; images one after another (each search batches its passes)."""
 
     workers = 1
+    prepare_threads = 1  # the search already uses every core
 
     def __init__(self, clf: Classifier):
         self.clf = clf
@@ -345,13 +347,61 @@ class ImageOutcome:
         reused: bool = False,
         overhead_s: float = 0.0,
     ) -> ImageOutcome:
+        return cls._of(
+            exp,
+            task.name,
+            task.label,
+            task.target,
+            task.run_key,
+            task.item_key,
+            task.prediction,
+            worker,
+            seconds,
+            reused,
+            overhead_s,
+        )
+
+    @classmethod
+    def saved(cls, run_key: str, exp: Explanation) -> ImageOutcome:
+        """The outcome of a run found in the run store (not computed by a batch): name, true
+        label and image key from its provenance; worker "saved"; seconds: its wall time."""
+        label = exp.source.get("label")
+        return cls._of(
+            exp,
+            str(exp.source.get("name") or run_key),
+            label if isinstance(label, int) and not isinstance(label, bool) else -1,
+            exp.target,
+            run_key,
+            str(exp.source.get("key") or ""),
+            exp.full_prediction,
+            "saved",
+            exp.wall_time_s,
+            True,
+            0.0,
+        )
+
+    @classmethod
+    def _of(
+        cls,
+        exp: Explanation,
+        name: str,
+        label: int,
+        target: int,
+        run_key: str,
+        item_key: str,
+        prediction: int | None,
+        worker: str,
+        seconds: float,
+        reused: bool,
+        overhead_s: float,
+    ) -> ImageOutcome:
         k = exp.minimal_subset_size
         highest, full = float(np.max(exp.insertion)), float(exp.insertion[-1])
         return cls(
-            name=task.name,
-            label=task.label,
-            target=task.target,
-            run_key=task.run_key,
+            name=name,
+            label=label,
+            target=target,
+            run_key=run_key,
             order=[int(r) for r in exp.order],
             insertion_auc=float(exp.insertion_auc),
             deletion_auc=float(exp.deletion_auc),
@@ -359,9 +409,9 @@ class ImageOutcome:
             forward_passes=int(exp.forward_passes),
             seconds=round(float(seconds), 4),
             worker=worker,
-            item_key=task.item_key,
+            item_key=item_key,
             tracked=exp.tracked,
-            prediction=task.prediction,
+            prediction=prediction,
             n_regions=exp.n_regions,
             minimal_subset_area=float(exp.area[k]),
             highest_confidence=highest,
@@ -535,13 +585,26 @@ def iter_batch(
     failures: list[dict[str, str]] = []
     state = _Counts()
 
+    def prepare_one(index: int) -> BatchTask | LimaError:
+        item, row = selected[index]
+        try:
+            return prepare(clf, item, row, index, regions, search, options.target, image_set.name)
+        except LimaError as exc:  # e.g. a file changed since the scan: recorded, the batch goes on
+            return exc
+
     def fresh_tasks() -> Iterator[BatchTask]:
-        """Prepared tasks that need a search; reused runs are collected on the way."""
-        for index, (item, row) in enumerate(selected):
-            try:
-                task = prepare(clf, item, row, index, regions, search, options.target, image_set.name)
-            except LimaError as exc:  # e.g. a file changed since the scan: recorded, the batch goes on
-                failures.append({"name": item.name, "error": str(exc)})
+        """Prepared tasks that need a search; reused runs are collected on the way.
+
+        Views, regions and run keys are made here, in the driver (the keys decide what is
+        reused), a few images ahead of the workers. With many workers one thread would cap the
+        batch, so a runner may ask for more (read once it has started): the work is PIL and
+        OpenCV, which release the GIL. Tasks still come in order.
+        """
+        threads = max(1, int(getattr(runner, "prepare_threads", 1)))
+        one_each = [[i] for i in range(len(selected))]
+        for index, (task,) in enumerate(prefetch(prepare_one, one_each, ahead=2 * threads, workers=threads)):
+            if isinstance(task, LimaError):
+                failures.append({"name": selected[index][0].name, "error": str(task)})
                 continue
             if runs.has(task.run_key):
                 try:

@@ -306,12 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_model_args(p)
 
-    p = sub.add_parser("scan", help="accuracy and the misclassified images of a labelled set")
+    p = sub.add_parser("scan", help="accuracy and the misclassified images of a labelled set (in process or on Ray)")
     p.add_argument(
         "source", help="a folder (one sub-folder per class), a label list (<file> <class>), a CSV, or 'demo'"
     )
     p.add_argument("--json", help="also write the full result as JSON here")
     p.add_argument("--top", type=int, default=0, help="list at most this many mistakes (0 = all)")
+    _add_ray_args(p)
+    p.add_argument("--chunk", type=int, default=64, help="images per Ray task (default 64)")
+    p.add_argument(
+        "--ray-shared-fs",
+        action="store_true",
+        help="the Ray workers see this machine's image files at the same paths: send paths, not the files' bytes",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress line")
     _add_model_args(p)
 
     p = sub.add_parser("regions", help="split an image into regions and save the label map (.npy) and a preview")
@@ -338,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_option_flags(p, SearchOptions, skip=("weights", "fill", "tolerance"))
     p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
+    p.add_argument("--no-demo", action="store_true", help="skip the first-demo-explanation timing (--backends)")
     p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument(
@@ -463,19 +472,46 @@ def cmd_slides(args) -> int:
 
 
 def cmd_scan(args) -> int:
-    from explainer.scan import scan
+    from explainer.scan import ScanCache, iter_scan
 
     if args.top < 0:
         raise UsageError(f"--top must be 0 (all) or a positive number, got {args.top}")
+    if args.chunk < 1:
+        raise UsageError(f"--chunk must be at least 1, got {args.chunk}")
     json_out = _output_file(args.json, "--json")
+    use_ray = _use_ray(args)
+    if args.ray_shared_fs and not use_ray:
+        raise UsageError("--ray-shared-fs needs --ray or $RAY_ADDRESS")
     clf = _load_model(args)
     image_set = _open_set(args.source, clf)
-    result = scan(clf, image_set)
+    runner = None
+    if use_ray:
+        from explainer.ray_runner import RayScanRunner
+
+        runner = RayScanRunner(
+            _model_recipe(args), args.ray or None, args.workers, chunk_size=args.chunk, shared_fs=args.ray_shared_fs
+        )
+        print(f"{image_set.name}: scanning {len(image_set)} images on {runner.describe()}", file=sys.stderr)
+    line = _ProgressLine(args.quiet)
+    scanning = iter_scan(clf, image_set, runner=runner)
+    result = None
+    try:
+        for progress in scanning:
+            line.update(progress)
+            result = progress.result or result
+    except KeyboardInterrupt:
+        scanning.close()  # stops the runner (Ray actors included)
+        line.close()
+        return _fail("interrupted: the scan was not saved")
+    line.close()
+    assert result is not None
+    ScanCache().put(clf, image_set, result)  # what Find errors, batch and study then reuse
     readable = result.readable
     mistakes = result.mistakes()
     print(
         f"{image_set.name}: {len(readable)} images, accuracy {100 * result.accuracy:.1f} % "
         f"({len(mistakes)} misclassified), {result.images_per_s:.1f} images/s with {clf.id}"
+        + (f" on {runner.describe()}" if runner is not None else "")
     )
     names = clf.class_names
     for r in mistakes[: args.top or None]:
@@ -567,6 +603,8 @@ def _bench_backends(args, counts: list[int], options, json_out) -> int:
         options.search,
         options.pending,
         scan_set=_open_set(args.scan, first) if args.scan else None,
+        reference=not args.no_reference,
+        first_demo=not args.no_demo,
     )
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
@@ -700,15 +738,7 @@ def _add_batch_parser(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="region parameter")
     add_option_flags(p, SearchOptions)
     p.add_argument("--json", help="write every image's outcome (and the provenance) as JSON here")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run on Ray: a cluster address (e.g. auto, ray://head:10001), or none for $RAY_ADDRESS or a local Ray",
-    )
-    p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU of the cluster, else one per CPU)")
+    _add_ray_args(p)
     p.add_argument("--quiet", action="store_true")
     _add_model_args(p)
 
@@ -736,13 +766,7 @@ def cmd_batch(args) -> int:
         args.regions, spec.options.parse(parse_pairs(args.param, "--param", RegionError, split_commas=False))
     )
     check_regions(region)
-    use_ray = args.ray is not None or bool(os.environ.get("RAY_ADDRESS"))
-    if args.workers is not None and (args.workers < 1 or not use_ray):
-        raise UsageError("--workers takes a number of Ray workers (at least 1) and needs --ray or $RAY_ADDRESS")
-    if use_ray:
-        from explainer.ray_runner import require_ray
-
-        require_ray()
+    use_ray = _use_ray(args)
     clf = _load_model(args)
     check_selection(selection, clf.class_names)
     image_set = _open_set(args.source, clf)
@@ -755,18 +779,9 @@ def cmd_batch(args) -> int:
         scans.put(clf, image_set, scanned)
     runner: Runner
     if use_ray:
-        from explainer.ray_runner import ModelRecipe, RayRunner
+        from explainer.ray_runner import RayRunner
 
-        recipe = ModelRecipe(
-            args.model,
-            "auto" if args.device == "auto" else args.device,
-            args.class_names,
-            args.allow_pickle,
-            args.precision,
-            args.batch_size,
-            {"template": args.prompt} if args.prompt else {},
-        )
-        runner = RayRunner(recipe, address=args.ray or None, workers=args.workers)
+        runner = RayRunner(_model_recipe(args), address=args.ray or None, workers=args.workers)
     else:
         runner = InProcessRunner(clf)
     finished: list[ImageOutcome] = []
@@ -812,6 +827,52 @@ def cmd_batch(args) -> int:
     if json_out is not None:
         json_out.write_bytes(json_bytes({**result.to_dict(), "driver": _driver_stats(runner)}))
     return 0
+
+
+def _add_ray_args(p: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and ``--workers N``, the same for every command that runs on Ray."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray: a cluster address (e.g. auto, ray://head:10001), or none for $RAY_ADDRESS or a local Ray",
+    )
+    p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU of the cluster, else one per CPU)")
+
+
+def _use_ray(args) -> bool:
+    """Whether this command runs on Ray (``--ray``, or ``$RAY_ADDRESS`` set); checks ``--workers``
+    and that Ray is installed."""
+    from explainer.ray_runner import ADDRESS_ENV
+
+    use_ray = args.ray is not None or bool(os.environ.get(ADDRESS_ENV))
+    if args.workers is not None and (args.workers < 1 or not use_ray):
+        raise UsageError("--workers takes a number of Ray workers (at least 1) and needs --ray or $RAY_ADDRESS")
+    if use_ray:
+        from explainer.ray_runner import require_ray
+
+        require_ray()
+    return use_ray
+
+
+def _model_recipe(args):
+    """How each Ray worker loads the model the command line names (a picklable ModelRecipe)."""
+    from explainer.backends import RuntimeOptions
+    from explainer.ray_runner import ModelRecipe
+
+    runtime = options_from_args(RuntimeOptions, args)
+    return ModelRecipe(
+        args.model,
+        "auto" if args.device == "auto" else args.device,
+        args.class_names,
+        args.allow_pickle,
+        runtime.precision,
+        args.batch_size,
+        {"template": args.prompt} if args.prompt else {},
+        backend=runtime.backend,
+    )
 
 
 def _driver_stats(runner) -> dict:

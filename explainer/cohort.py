@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from explainer import render
-from explainer.batch import ImageOutcome
+from explainer.batch import BatchOptions, ImageOutcome
 from explainer.errors import LimaError
 from explainer.explanation import Explanation
+from explainer.run_index import RunFilter
 from explainer.store import RunStore
 
 # How the gallery can be sorted: name -> (what is compared, largest first?)
@@ -73,6 +74,57 @@ def rows(outcomes: Iterable[ImageOutcome], class_names: Sequence[str] = ()) -> l
         }
         for o in outcomes
     ]
+
+
+def saved_filter(
+    model_id: str, set_name: str, selection: BatchOptions, region_method: str, class_names: Sequence[str]
+) -> RunFilter:
+    """The run-index filter of a cohort's saved runs: this model and image set, the region
+    method, the class explained (true or predicted), and the selection's confusion pair, true
+    class (one) or mistakes. Region parameters and search settings are not in the index: runs
+    of the same method with other settings match too."""
+    from explainer.batch import class_index, parse_confusion
+
+    confusion = label = None
+    if selection.confusion:
+        true, pred = parse_confusion(selection.confusion, class_names)
+        confusion = (class_names[true], class_names[pred])
+    wanted = [c for c in (selection.classes or "").split(",") if c.strip()]
+    if len(wanted) > 1:
+        raise ValueError("a cohort's saved runs are listed for one true class at a time")
+    if wanted:
+        label = class_names[class_index(wanted[0], class_names)]
+    return RunFilter(
+        model=model_id,
+        image_set=set_name,
+        label=label,
+        regions=region_method,
+        confusion=confusion,
+        mistakes=selection.errors_only or bool(confusion),
+        explains=selection.target,
+    )
+
+
+def saved_outcomes(runs: RunStore, keys: Iterable[str], limit: int | None = None) -> list[ImageOutcome]:
+    """The outcomes of saved runs (``keys`` newest first, e.g. from ``runs.list(saved_filter(...))``),
+    one per image: the newest run of an image stands for it; at most ``limit`` images. Runs are
+    loaded one at a time; damaged ones are skipped."""
+    outcomes: list[ImageOutcome] = []
+    seen: set[str] = set()
+    for key in keys:
+        if limit is not None and len(outcomes) >= limit:
+            break
+        try:
+            exp = runs.load(key)
+        except LimaError:
+            continue
+        outcome = ImageOutcome.saved(key, exp)
+        image = outcome.item_key or outcome.name
+        if image in seen:
+            continue
+        seen.add(image)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def subset_mask(exp: Explanation) -> np.ndarray:

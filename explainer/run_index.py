@@ -62,6 +62,8 @@ class RunFilter:
         confusion: ``(true class, predicted class)``; only runs of images with that confusion.
         mistakes: only runs of images the model got wrong (true class known and ≠ prediction).
         text: a case-insensitive substring of the image name or run key.
+        explains: "true" = only runs that explain the image's true class (target = label),
+            "predicted" = only runs that explain the model's prediction (target = predicted).
     """
 
     model: str | None = None
@@ -73,9 +75,12 @@ class RunFilter:
     confusion: tuple[str, str] | None = None
     mistakes: bool = False
     text: str | None = None
+    explains: str | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition (without ``WHERE``) and its parameters."""
+        if self.explains not in (None, "", "true", "predicted"):
+            raise ValueError(f"explains is 'true' or 'predicted', got {self.explains!r}")
         parts, params = ["problem IS NULL"], []
         for name in FILTER_COLUMNS:
             value = getattr(self, name)
@@ -90,6 +95,8 @@ class RunFilter:
         if self.text:
             parts.append("(instr(lower(image), ?) > 0 OR instr(lower(key), ?) > 0)")
             params.extend([self.text.lower()] * 2)
+        if self.explains:
+            parts.append("target = label" if self.explains == "true" else "target = predicted")
         return " AND ".join(parts), params
 
 

@@ -124,30 +124,45 @@ class SamOptions(RegionOptions):
         }
 
 
-# A laptop's CPU: 12×12 prompts instead of 32×32 (3 decoder batches instead of 16; the encoder
-# costs the same), and SAM's masks at 448 px (the decoder's per-mask work, upscaling, stability
-# scores and run-length encoding, grows with the pixels; the regions land on a 224-px view anyway).
-SAM_CPU_PRESET = SamOptions(points_per_side=12, points_per_batch=64, resolution=448)
+# A laptop's CPU: 8×8 prompts instead of 32×32 (the prompt decoder costs ~0.19 s a prompt on a
+# 2-core CPU, so 64 prompts ~12 s instead of ~3 min), decoded 8 at a time (the decoder's
+# per-prompt tensors then stay in cache: 12 % faster than 64 at a time, measured), and SAM's
+# masks at 448 px (upscaling, stability scores and run-length encoding grow with the pixels; the
+# regions land on a 224-px view anyway). The image encoder costs the same at any grid.
+SAM_CPU_PRESET = SamOptions(points_per_side=8, points_per_batch=8, resolution=448)
 
 
-def sam_cost_s(options: SamOptions, device: str = "cpu", cached: bool = False) -> float:
+def sam_cost_s(options: SamOptions, device: str = "cpu", cached: bool = False, onnx: bool = False) -> float:
     """Predicted seconds of one SAM vit_b run with ``options``, from the per-stage constants of
-    :data:`SAM_STAGE_SECONDS` (``cached``: the image embedding is already in the cache)."""
+    :data:`SAM_STAGE_SECONDS` (``cached``: the image embedding is already in the cache;
+    ``onnx``: the encoder runs on ONNX Runtime, its export already made)."""
     stages = SAM_STAGE_SECONDS["cuda" if device.startswith("cuda") else "cpu"]
     prompts = options.points_per_side**2
-    batches = -(-prompts // options.points_per_batch)
-    decoder = batches * stages["decoder_per_64_prompts_s"] * max(options.points_per_batch, 1) / 64
-    return (0.0 if cached else stages["encoder_s"]) + decoder + prompts * stages["post_per_prompt_s"]
+    encoder = 0.0 if cached else stages["encoder_onnx_s" if onnx else "encoder_s"]
+    return encoder + prompts * (stages["decoder_per_prompt_s"] + stages["post_per_prompt_s"])
 
 
 # Seconds per stage of SAM vit_b with random weights (timing does not depend on the weights),
-# measured by scripts/sam_stages.py on the project's 2-core CPU while it was shared with other
-# work (load average ~15, so an idle 2-core machine is several times faster): encoder 197 s,
-# decoder 58 s per batch of 64 prompts (1024-px input), post-processing ~0 s. The CUDA row is an
+# measured on the project's 2-core CPU at load 2-3 (scripts/sam_stages.py and side-by-side runs,
+# README "SAM on a laptop"): PyTorch encoder 30 s, ONNX Runtime encoder 17-21 s (features within
+# 1e-5), the one-time ONNX export and check 45 s, prompt decoder 0.19 s a prompt (8 a batch),
+# post-processing ~0 s with random weights (few masks pass its thresholds). The CUDA row is an
 # estimate until scripts/gpu_check.sh runs on a GPU.
 SAM_STAGE_SECONDS = {
-    "cpu": {"encoder_s": 197.0, "decoder_per_64_prompts_s": 58.0, "post_per_prompt_s": 0.0},
-    "cuda": {"encoder_s": 0.15, "decoder_per_64_prompts_s": 0.01, "post_per_prompt_s": 0.0002},
+    "cpu": {
+        "encoder_s": 30.0,
+        "encoder_onnx_s": 19.0,
+        "onnx_export_s": 45.0,
+        "decoder_per_prompt_s": 0.19,
+        "post_per_prompt_s": 0.0,
+    },
+    "cuda": {
+        "encoder_s": 0.15,
+        "encoder_onnx_s": 0.15,
+        "onnx_export_s": 0.0,
+        "decoder_per_prompt_s": 0.0002,
+        "post_per_prompt_s": 0.0002,
+    },
 }
 
 

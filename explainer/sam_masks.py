@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainer import settings
+from explainer import sam_runtime, settings
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +44,7 @@ class SamTimings:
     prompts: int = 0
     batches: int = 0
     embedding_cached: bool = False
+    encoder: str = ""  # what ran the image encoder ("" when the embedding came from the cache)
 
     @property
     def total_s(self) -> float:
@@ -124,6 +125,60 @@ class EmbeddingCache:
                 self.memory.popitem(last=False)
 
 
+def predict_masks_shared_image(
+    decoder: Any, image_embeddings: Any, image_pe: Any, sparse_prompt_embeddings: Any, dense_prompt_embeddings: Any
+) -> tuple[Any, Any]:
+    """SAM's ``MaskDecoder.predict_masks`` without copying the image side once per prompt.
+
+    The library repeats the 256×64×64 image embedding and its positional encoding for every
+    prompt before the two-way transformer; the transformer's first block only reads them (its
+    projections of the image tokens are the same for every prompt) and broadcasts correctly
+    when they have batch 1. So they are passed once: the first block's image-side projections
+    run once instead of once per prompt, and 2 × prompts × 4 MiB of copies disappear. The
+    output is the library's (a test compares masks and IoU predictions on random weights).
+
+    Args:
+        decoder: segment-anything's ``MaskDecoder``.
+        image_embeddings: 1×C×h×w; image_pe: 1×C×h×w.
+        sparse_prompt_embeddings: B×T×C; dense_prompt_embeddings: B×C×h×w.
+
+    Returns:
+        masks B×M×4h×4w (logits), IoU predictions B×M (M = the decoder's mask tokens).
+    """
+    import torch
+
+    n = sparse_prompt_embeddings.shape[0]
+    same_dense = dense_prompt_embeddings.shape[0] == 1 or dense_prompt_embeddings.stride(0) == 0
+    if image_embeddings.shape[0] != 1 or not same_dense:  # a mask prompt per point: the library's way
+        return type(decoder).predict_masks(
+            decoder, image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings
+        )
+    output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
+    tokens = torch.cat((output_tokens.unsqueeze(0).expand(n, -1, -1), sparse_prompt_embeddings), dim=1)
+    src = image_embeddings + dense_prompt_embeddings[:1]  # every row of an expanded dense embedding is the same
+    _, c, h, w = src.shape
+    hs, keys = decoder.transformer(src, image_pe, tokens)  # keys: n×hw×C after the first block
+    keys = keys.expand(n, -1, -1)  # (already n rows unless the transformer had no layers)
+    mask_tokens_out = hs[:, 1 : 1 + decoder.num_mask_tokens, :]
+    upscaled = decoder.output_upscaling(keys.transpose(1, 2).reshape(n, c, h, w))
+    hyper_in = torch.stack(
+        [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
+    )
+    b, c2, h2, w2 = upscaled.shape
+    masks = (hyper_in @ upscaled.view(b, c2, h2 * w2)).view(b, -1, h2, w2)
+    return masks, decoder.iou_prediction_head(hs[:, 0, :])
+
+
+def share_image_side(sam: Any) -> None:
+    """Make ``sam``'s mask decoder use :func:`predict_masks_shared_image` (idempotent)."""
+    import types
+
+    decoder = sam.mask_decoder
+    if not getattr(decoder, "_lima_shared_image", False):
+        decoder.predict_masks = types.MethodType(predict_masks_shared_image, decoder)
+        object.__setattr__(decoder, "_lima_shared_image", True)
+
+
 def staged_generator(sam: Any, cache: EmbeddingCache | None = None, **kwargs: Any) -> Any:
     """A :class:`StagedMaskGenerator` (built lazily: segment_anything is imported here)."""
     from segment_anything import SamAutomaticMaskGenerator
@@ -133,6 +188,7 @@ def staged_generator(sam: Any, cache: EmbeddingCache | None = None, **kwargs: An
 
         def __init__(self, model: Any, embedding_cache: EmbeddingCache | None, **options: Any):
             super().__init__(model, **options)
+            share_image_side(model)
             self.cache = embedding_cache
             self.timings = SamTimings()
 
@@ -162,9 +218,29 @@ def staged_generator(sam: Any, cache: EmbeddingCache | None = None, **kwargs: An
                     predictor.is_image_set = True
                     self.timings.embedding_cached = True
                     return
-            predictor.set_image(image)
+            if sam_runtime.wants_onnx(predictor.device):
+                self._encode_onnx(image)
+            else:
+                predictor.set_image(image)
+            self.timings.encoder = sam_runtime.encoder_note(weights_fingerprint(predictor.model))
             if self.cache is not None and key is not None:
                 self.cache.put(key, predictor.features.cpu().numpy(), predictor.original_size, predictor.input_size)
+
+        def _encode_onnx(self, image: np.ndarray) -> None:
+            """predictor.set_image with the encoder call on ONNX Runtime (the same steps:
+            resize the long side to 1024, normalise and pad, encode)."""
+            import torch
+
+            predictor = self.predictor
+            resized = predictor.transform.apply_image(image)  # SAM's image format is RGB, as ours
+            transformed = torch.as_tensor(resized).permute(2, 0, 1).contiguous()[None]
+            features = sam_runtime.encode(
+                predictor.model, predictor.model.preprocess(transformed), weights_fingerprint(predictor.model)
+            )
+            predictor.reset_image()
+            predictor.original_size, predictor.input_size = image.shape[:2], tuple(transformed.shape[-2:])
+            predictor.features = features.to(predictor.device)
+            predictor.is_image_set = True
 
         def _process_crop(self, image, crop_box, crop_layer_idx, orig_size):
             # The parent's stages, each timed; only the encoder call goes through the cache.
@@ -211,4 +287,12 @@ def tiny_sam(seed: int = 0) -> Any:
     ).eval()
 
 
-__all__ = ["EmbeddingCache", "SamTimings", "staged_generator", "tiny_sam", "weights_fingerprint"]
+__all__ = [
+    "EmbeddingCache",
+    "SamTimings",
+    "predict_masks_shared_image",
+    "share_image_side",
+    "staged_generator",
+    "tiny_sam",
+    "weights_fingerprint",
+]

@@ -11,10 +11,11 @@ import json
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -160,15 +161,33 @@ class ScanProgress:
 
 
 def _load_view(clf: Classifier, item: ImageItem):
+    return _view_of(clf, item.load, item.name)
+
+
+def _view_of(clf: Classifier, load: Callable[[], Any], name: str) -> tuple[np.ndarray | None, str | None]:
+    """(the classifier's S×S×3 uint8 view, None), or (None, why the image cannot be read)."""
     try:
-        return clf.view(item.load()), None
+        return clf.view(load()), None
     except LimaError as exc:
         return None, str(exc)
     except Exception as exc:
-        return None, f"{item.name}: {type(exc).__name__}: {exc}"
+        return None, f"{name}: {type(exc).__name__}: {exc}"
 
 
-def _rows_for(clf: Classifier, items: list[ImageItem], loaded, sigs: list[str]) -> list[ScanRow]:
+class _Labelled(Protocol):
+    """An image's identity in a row: an :class:`ImageItem` or a :class:`ScanInput`."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def label(self) -> int: ...
+
+
+def _rows_for(clf: Classifier, items: Sequence[_Labelled], loaded, sigs: list[str]) -> list[ScanRow]:
     ok = [i for i, (v, _) in enumerate(loaded) if v is not None]
     probs = clf.predict(np.stack([loaded[i][0] for i in ok])) if ok else np.zeros((0, clf.num_classes))
     rows: list[ScanRow] = []
@@ -194,13 +213,109 @@ def _rows_for(clf: Classifier, items: list[ImageItem], loaded, sigs: list[str]) 
     return rows
 
 
+# -- who scores the images ------------------------------------------------------------------------------------
+
+
+class ScanRunner(Protocol):
+    """Scores images: yields the :class:`ScanRow` of finished images (in any order, each image
+    once), or an empty list while it waits (so a caller can stop). Stopping the iteration stops
+    it."""
+
+    workers: int
+
+    def describe(self) -> str: ...
+
+    def score(self, clf: Classifier, items: list[ImageItem], sigs: dict[str, str]) -> Iterator[list[ScanRow]]: ...
+
+
+class InProcessScan:
+    """One model in this process; images decoded on threads two batches ahead of the model."""
+
+    def __init__(self, batch_size: int | None = None, workers: int = 2):
+        self.batch_size, self.workers = batch_size, workers
+
+    def describe(self) -> str:
+        return "in process"
+
+    def score(self, clf: Classifier, items: list[ImageItem], sigs: dict[str, str]) -> Iterator[list[ScanRow]]:
+        b = self.batch_size or clf.batch_size
+        batches = [items[i : i + b] for i in range(0, len(items), b)]
+        # Decode two batches ahead while the model runs (decoding stops competing with inference).
+        loads = prefetch(lambda it: _load_view(clf, it), batches, ahead=PREFETCH_BATCHES, workers=self.workers)
+        for batch, loaded in zip(batches, loads):
+            yield _rows_for(clf, batch, loaded, [sigs[it.key] for it in batch])
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    """One image as a remote scan worker receives it: what to decode, and its row's identity.
+
+    Attributes:
+        key, name, label, sig: as in :class:`ScanRow`.
+        source: what the worker decodes: a file path (the workers share the driver's file
+            system), the file's encoded bytes, or an H×W×3 uint8 RGB array (a built-in demo
+            photo, decoded by the driver). None when ``error`` is set.
+        shown_as: the image's name in decoding errors (as :meth:`ImageItem.load` names it, so
+            an unreadable image gets the same message as in process).
+        error: why the driver could not read the image (the worker then only reports it).
+    """
+
+    key: str
+    name: str
+    label: int
+    sig: str
+    source: Path | bytes | np.ndarray | None = field(repr=False)
+    shown_as: str
+    error: str | None = None
+
+
+def scan_input(item: ImageItem, sig: str, shared_fs: bool = False) -> ScanInput:
+    """What a remote worker needs to score ``item``.
+
+    The rule: a file travels as its bytes, read here (the workers need no shared file system),
+    unless ``shared_fs``, when it travels as its path and the worker reads it; uploaded bytes
+    travel as they are; a built-in demo photo travels decoded (the workers need not have the
+    packages that ship it). A file this process cannot read is sent as its path, so the worker
+    reports it exactly as an in-process scan does.
+    """
+    base: dict[str, Any] = {"key": item.key, "name": item.name, "label": item.label, "sig": sig}
+    if item.path is not None:
+        if shared_fs:
+            return ScanInput(**base, source=item.path, shown_as=item.key)
+        try:
+            return ScanInput(**base, source=item.path.read_bytes(), shown_as=item.key)
+        except OSError:
+            return ScanInput(**base, source=item.path, shown_as=item.key)
+    if item.data is not None:
+        return ScanInput(**base, source=item.data, shown_as=item.name)
+    try:
+        return ScanInput(**base, source=np.asarray(item.load()), shown_as=item.name)
+    except LimaError as exc:
+        return ScanInput(**base, source=None, shown_as=item.name, error=str(exc))
+    except Exception as exc:
+        return ScanInput(**base, source=None, shown_as=item.name, error=f"{item.name}: {type(exc).__name__}: {exc}")
+
+
+def score_inputs(clf: Classifier, inputs: Sequence[ScanInput]) -> list[ScanRow]:
+    """A remote worker's job: decode ``inputs`` and score them (one :class:`ScanRow` each)."""
+    from explainer.images import load_image
+
+    def decode(one: ScanInput) -> tuple[np.ndarray | None, str | None]:
+        if one.error is not None:
+            return None, one.error
+        return _view_of(clf, lambda: load_image(one.source, name=one.shown_as), one.name)  # type: ignore[arg-type]
+
+    return _rows_for(clf, inputs, [decode(one) for one in inputs], [one.sig for one in inputs])
+
+
 def iter_scan(
     clf: Classifier,
     image_set: ImageSet,
     batch_size: int | None = None,
     workers: int = 2,
     previous: ScanResult | None = None,
-) -> Iterator[ScanProgress]:
+    runner: ScanRunner | None = None,
+) -> Generator[ScanProgress, None, None]:
     """Classify every image of ``image_set``; yields progress per batch, the result last.
 
     Stop iterating to cancel. Unreadable images become rows with ``error`` set.
@@ -210,35 +325,44 @@ def iter_scan(
             it is ignored). Incremental: an item whose signature (key, label, file path, size and
             mtime, or content digest) is unchanged keeps its row; only new or changed items are
             scored. Progress then counts the items to score.
+        batch_size, workers: the in-process runner's images per forward pass (default the
+            classifier's) and decoding threads.
+        runner: who scores the images (default :class:`InProcessScan`; on Ray
+            :class:`explainer.ray_runner.RayScanRunner`). This process builds the result either way.
     """
     from datetime import datetime, timezone
 
+    # Timed from here: the signatures (a stat per file, a decode per built-in photo the first
+    # time) are part of what a scan costs, and the speed a scan reports calibrates the next
+    # estimate.
+    start = time.perf_counter()
     all_items = list(image_set.items)
     sigs = {item.key: item_signature(item) for item in all_items}
     reusable: dict[str, ScanRow] = {}
     if previous is not None and (previous.model_id, previous.weights_hash) == (clf.id, clf.weights_hash):
         reusable = {r.key: r for r in previous.rows if r.sig and r.sig == sigs.get(r.key)}
     items = [item for item in all_items if item.key not in reusable]
-    b = batch_size or clf.batch_size
-    batches = [items[i : i + b] for i in range(0, len(items), b)]
-    start, scored = time.perf_counter(), {}
-    yield ScanProgress(0, len(items), 0.0, reused=len(reusable))
-    # Decode two batches ahead while the model runs (decoding stops competing with inference).
-    loads = prefetch(lambda it: _load_view(clf, it), batches, ahead=PREFETCH_BATCHES, workers=workers)
+    runner = runner or InProcessScan(batch_size, workers)
+    scored: dict[str, ScanRow] = {}
+    yield ScanProgress(0, len(items), time.perf_counter() - start, reused=len(reusable))
     done = 0
-    for batch, loaded in zip(batches, loads):
-        for row in _rows_for(clf, batch, loaded, [sigs[it.key] for it in batch]):
+    for finished in runner.score(clf, items, sigs):
+        for row in finished:
             scored[row.key] = row
-        done += len(batch)
+        done += len(finished)
         yield ScanProgress(done, len(items), time.perf_counter() - start, reused=len(reusable))
+    missing = [item.key for item in items if item.key not in scored]
+    if missing:  # a runner that lost images must not pass for a complete scan
+        raise LimaError(f"the scan runner returned no answer for {len(missing)} images, e.g. {missing[0]}")
     rows = tuple(scored.get(item.key) or reusable[item.key] for item in all_items)
+    fingerprint = image_set.fingerprint()
     elapsed = time.perf_counter() - start
     if reusable and previous is not None:
         # The reported speed stays the model's: the reused rows cost what they cost before.
         elapsed += previous.elapsed_s * len(reusable) / max(len(previous.rows), 1)
     result = ScanResult(
         image_set.name,
-        image_set.fingerprint(),
+        fingerprint,
         clf.id,
         clf.weights_hash,
         rows,

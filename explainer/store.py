@@ -655,6 +655,8 @@ def _matches(row: dict, where: RunFilter) -> bool:
         return False
     if where.mistakes and not wrong:
         return False
+    if where.explains and row["target"] != row["label" if where.explains == "true" else "predicted"]:
+        return False
     text = (where.text or "").lower()
     return not text or text in row["image"].lower() or text in row["key"].lower()
 

@@ -301,7 +301,7 @@ def _scanned(cache, clf, image_set, result: ScanResult, model_key: str) -> None:
     calibrates the next estimate (decoding included, which the model's own speed leaves out)."""
     cache.put(clf, image_set, result)
     if result.elapsed_s > 0 and result.rows:
-        resources.remember_scan_rate(model_key, len(result.rows) / result.elapsed_s)
+        resources.remember_scan_rate(model_key, image_set, len(result.rows) / result.elapsed_s)
 
 
 page.render("Find errors", main)

@@ -129,6 +129,58 @@ def selected(scan, ctx, selection: BatchOptions) -> list:
     return select(scan, ctx.image_set, selection, ctx.clf.class_names)
 
 
+def _is_cohort(result: BatchResult | None, ctx, selection: BatchOptions, regions: RegionSpec) -> bool:
+    """Whether ``result`` is a batch of this cohort (model, set, selection and regions)."""
+    if result is None:
+        return False
+    made = result.provenance
+    return (
+        made.get("selection") == selection.to_dict()
+        and made.get("regions") == regions.to_dict()
+        and made.get("image_set") == ctx.image_set.name
+        and (made.get("model") or {}).get("id") == ctx.clf.id
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the cohort's saved runs…")
+def _saved_outcomes(root: str, keys: tuple[str, ...], limit: int | None) -> list[ImageOutcome]:
+    from explainer.store import RunStore
+
+    return cohort.saved_outcomes(RunStore(root), keys, limit)
+
+
+def _saved_result(ctx, selection: BatchOptions, regions: RegionSpec) -> BatchResult | None:
+    """The cohort's saved runs, found through the run index (model, image set, class or
+    confusion, region method, class explained): shown when this session ran no batch of it."""
+    clf, image_set = ctx.clf, ctx.image_set
+    runs = resources.run_store()
+    try:
+        where = cohort.saved_filter(clf.id, image_set.name, selection, regions.method, clf.class_names)
+    except (LimaError, ValueError):
+        return None
+    found = runs.count(where)
+    if not found:
+        return None
+    keys = tuple(row["key"] for row in runs.list(where))
+    outcomes = _saved_outcomes(str(runs.root), keys, selection.limit)
+    st.caption(
+        f"Saved runs of this cohort, from the run index: {found:,} runs of this model, set, "
+        f"{'confusion' if selection.confusion else 'class' if selection.classes else 'mistakes'} and region method "
+        f"({len(outcomes):,} images shown, the newest run of each). Explain the cohort to compute the missing ones."
+    )
+    provenance = {
+        "product": "LiMA Lens",
+        "what": "cohort of saved runs (run index)",
+        "selection": selection.to_dict(),
+        "regions": {"method": regions.method},
+        "model": clf.describe(),
+        "image_set": image_set.name,
+        "image_set_fingerprint": image_set.fingerprint(),
+        "runs": len(outcomes),
+    }
+    return BatchResult(tuple(outcomes), provenance, len(outcomes), 0.0)
+
+
 @st.cache_data(max_entries=4096, show_spinner=False)
 def _subset_thumbnail(root: str, key: str) -> str | None:
     """The minimal subset of a run as a JPEG data URL (one scale: the classifier's view size)."""
@@ -317,6 +369,9 @@ def main() -> None:
             key="co_run",
         )
     result = st.session_state.get(RESULT_KEY)
+    running = job is not None and job.active  # its result is shown when it ends, as before
+    if selection and regions and not running and not _is_cohort(result, ctx, selection, regions):
+        result = _saved_result(ctx, selection, regions)  # no batch of this cohort here: its saved runs
     if result is not None:
         try:
             _results(result, names)

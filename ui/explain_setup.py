@@ -183,23 +183,32 @@ def _region_defaults(method: str):
     if method == "slico" and not resources.on_gpu():
         return spec.options().replace(region_size=CPU_SLICO_SIZE)
     if method == "sam" and not resources.on_gpu():
-        return SAM_CPU_PRESET  # 12×12 prompts: a laptop's CPU segments in well under a minute
+        return SAM_CPU_PRESET  # 8×8 prompts: a laptop's CPU segments in about 30 s
     return spec.options()
 
 
 def sam_cost_caption(options: SamOptions) -> str:
     """What SAM will cost with these settings, and where the figure comes from."""
+    from explainer import sam_runtime
+
     device = "cuda" if resources.on_gpu() else "cpu"
     stages = SAM_STAGE_SECONDS[device]
+    onnx = sam_runtime.wants_onnx(device)
     prompts = options.points_per_side**2
     batches = -(-prompts // options.points_per_batch)
     where = "this CPU" if device == "cpu" else "the GPU"
+    encoder = stages["encoder_onnx_s" if onnx else "encoder_s"]
+    runtime = " on ONNX Runtime" if onnx else ""
+    export_s = stages["onnx_export_s"]
+    first_use = (
+        f" A checkpoint's first SAM run here also exports the encoder (~{export_s:.0f} s, once)." if onnx else ""
+    )
     return (
-        f"SAM with these settings: about **{sam_cost_s(options, device):.0f} s** on {where} "
-        f"(image encoder ~{stages['encoder_s']:.0f} s, once per image and then cached; "
-        f"{prompts} prompts in {batches} decoder batches of {options.points_per_batch}). "
-        "Per-stage times of ViT-B measured on a busy 2-core CPU (load ~15; README, SAM on a laptop): "
-        "an idle machine is faster."
+        f"SAM with these settings: about **{sam_cost_s(options, device, onnx=onnx):.0f} s** on {where} "
+        f"(image encoder ~{encoder:.0f} s{runtime}, once per image and then cached; "
+        f"{prompts} prompts in {batches} decoder batches of {options.points_per_batch}, "
+        f"~{stages['decoder_per_prompt_s']:.2f} s a prompt). Stage times of ViT-B measured on a 2-core CPU "
+        f"(README, SAM on a laptop).{first_use}"
     )
 
 

@@ -213,13 +213,21 @@ def search_rate(model_key: str, clf: Classifier) -> float:
     return _RATES.get(model_key) or throughput(model_key, clf)
 
 
-_SCAN_RATES: dict[str, float] = {}
+_SCAN_RATES: dict[tuple[str, tuple[str, ...]], float] = {}
 DECODE_SAMPLE = 6  # images decoded to measure a set's decoding cost
 
 
-def remember_scan_rate(model_key: str, rate: float) -> None:
-    """Images per second that a finished scan achieved, decoding included."""
-    _SCAN_RATES[model_key] = rate
+def _set_identity(image_set: data.ImageSet) -> tuple[str, ...]:
+    """What identifies a set across its versions (a file added keeps it): kind, name, folder."""
+    return (image_set.kind, image_set.name, str(image_set.root))
+
+
+def remember_scan_rate(model_key: str, image_set: data.ImageSet, rate: float) -> None:
+    """Images per second that a finished scan of this set achieved, decoding included. Kept per
+    set, not per model: decoding costs differ from set to set (image sizes and formats), so one
+    set's speed mispredicts another's (the demo's large photos decode 2-3 times slower than
+    ImageNet JPEGs)."""
+    _SCAN_RATES[(model_key, _set_identity(image_set))] = rate
 
 
 @st.cache_resource(max_entries=8, show_spinner="Measuring how fast this set's images decode…")
@@ -242,12 +250,13 @@ def _decode_seconds(set_key: str, model_key: str, _clf: Classifier, _image_set: 
 
 
 def scan_rate(model_key: str, set_key: str, clf: Classifier, image_set: data.ImageSet) -> float:
-    """Images per second for a scan estimate: the last finished scan's speed with this model;
-    else the model's speed with the set's measured decoding time added (a scan decodes on two
+    """Images per second for a scan estimate: the last finished scan's speed of this set with
+    this model; else the model's speed with the set's measured decoding time added (a scan decodes on two
     threads beside the model, but on a small CPU they compete: counting decoding in full is
     the estimate that did not run low)."""
-    if model_key in _SCAN_RATES:
-        return _SCAN_RATES[model_key]
+    seen = _SCAN_RATES.get((model_key, _set_identity(image_set)))
+    if seen:
+        return seen
     per_image = 1.0 / throughput(model_key, clf)
     if not on_gpu():
         per_image += _decode_seconds(set_key, model_key, clf, image_set)

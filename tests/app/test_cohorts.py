@@ -3,9 +3,12 @@ background (built-in model, 9 grid regions), then its gallery, charts, links and
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from app_helpers import new_app, wait_until
+from helpers import synthetic_runs
 from test_pages import demo_truth, texts
 
 from explainer.data import demo_set
@@ -54,3 +57,57 @@ def test_a_cohort_of_mistakes_is_explained_and_shown(lite0):
     assert {b.label for b in at.get("download_button")} >= {"Cohort (CSV)", "Cohort (JSON)", "Contact sheet (PDF)"}
     at.radio(key="co_sort").set_value("gain").run()
     assert not at.exception
+
+
+def test_a_cohorts_saved_runs_are_listed_through_the_run_index(lite0, tiny_exp, monkeypatch):
+    """30 generated runs, 6 of them of the demo's first confusion pair (this model, set and region
+    method, explaining the true class), two of those of the same image: the page lists them through
+    the run index (the JSON files are never read for the listing) and shows 5 images."""
+    image_set = demo_set(lite0.class_names)
+    cache = ScanCache()
+    if cache.get(lite0, image_set) is None:
+        cache.put(lite0, image_set, scan(lite0, image_set))
+    true, pred, _ = cache.get(lite0, image_set).confusions()[0]
+    names = lite0.class_names
+    runs = RunStore()
+    runs.save(dataclasses.replace(tiny_exp, created="2026-01-01T00:00:00+00:00"), "template")
+
+    def vary(i, doc):  # the tiny run explains class 1 and tracks class 3: named as the pair here
+        doc["created"] = f"2026-02-01T00:00:{i:02d}+00:00"
+        doc["class_names"] = ["other", names[true], "other 2", names[pred], "other 4"]
+        doc["model"]["id"] = lite0.id if i % 5 != 1 else "torchvision:resnet50"
+        image = 0 if i == 25 else i  # run 25 is a newer run of run 0's image
+        doc["source"] = {"name": f"cohort{image:02d}.jpg", "key": f"k{image:02d}", "label": 1}
+        doc["source"]["set"] = image_set.name if i % 5 != 2 else "another set"
+        doc["regions"]["method"] = "grid" if i % 5 != 3 else "slico"
+        summary = doc["summary"]
+        summary["target_name"], summary["tracked_name"] = names[true], names[pred]
+        summary["full_prediction_name"] = names[pred] if i % 5 != 4 else names[true]  # 4: no mistake
+
+    keys = synthetic_runs(runs.root, runs.root / "template", 30, vary)
+    matching = {f"cohort{i:02d}.jpg" for i in range(0, 30, 5) if i != 25}
+    loaded: list[str] = []
+    real_load = RunStore.load
+    monkeypatch.setattr(RunStore, "load", lambda self, key: loaded.append(key) or real_load(self, key))
+
+    def no_file_listing(self):
+        raise AssertionError("the listing read every explanation.json instead of the run index")
+
+    monkeypatch.setattr(RunStore, "_scan_files", no_file_listing)
+    at = new_app()
+    at.switch_page(COHORTS).run()
+    assert "from the run index: 6 runs" in texts(at)  # SLICO regions first: runs 3, 8, ..., 28
+    loaded.clear()
+    at.selectbox(key="co_regions").set_value("grid").run()
+    assert not at.exception
+    body = texts(at)
+    assert "from the run index: 6 runs" in body and "5 images shown" in body
+    assert at.subheader[0].value.startswith("5 images")
+    shown = {name for name in (f"cohort{i:02d}.jpg" for i in range(30)) if name in body}
+    assert shown == matching
+    assert len([link for link in at.get("page_link") if link.label == "Open in Explain"]) == 5
+    # only the cohort's own runs were opened (for their numbers, thumbnails and the location map)
+    assert set(loaded) == {keys[i] for i in range(0, 30, 5)}
+    # the predicted class explained: none of these runs
+    at.radio(key="co_target").set_value("predicted").run()
+    assert not at.exception and not at.subheader and "from the run index" not in texts(at)

@@ -25,3 +25,16 @@ def fast_lite0(lite0, monkeypatch):
 
     monkeypatch.setattr(models, "load_classifier", load)
     return lite0
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local Ray started in process (2 CPUs, no dashboard), shared by the Ray tests of a run
+    (starting one costs seconds on 2 cores); shut down at the end."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -149,3 +149,27 @@ def test_bench_refuses_an_unknown_backend_before_any_work(capsys):
     rc = cli.main(["bench", "--backends", "torch,tensorrt", "--regions", "4"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "tensorrt" in err[0]
+
+
+def test_the_side_by_side_bench_estimates_the_official_code_from_its_own_input_path():
+    from explainer.bench import compare_backends
+
+    view = np.asarray(tiny_view())
+    lines: list[str] = []
+    out = compare_backends(
+        lambda name: use_backend(tiny(), name),
+        ["torch", "onnxruntime"],
+        view,
+        (4,),
+        target=0,
+        log=lines.append,
+        plain_seconds=0.05,
+        first_demo=False,
+    )
+    row = out["rows"][0]
+    rate = out["reference_pipeline_images_per_s"]
+    assert rate > 0 and row["official_code_s"] == pytest.approx(row["torch"]["forward_passes"] / rate)
+    for name in ("torch", "onnxruntime"):
+        assert row[f"speedup_vs_official_{name}"] == pytest.approx(row["official_code_s"] / row[name]["seconds"])
+    assert row["speedup_onnxruntime"] == pytest.approx(row["torch"]["seconds"] / row["onnxruntime"]["seconds"])
+    assert any("official code" in line for line in lines) and "first_demo_explanation" not in out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from helpers import load_tiny
 
-from explainer import cli
+from explainer import cli, cohort
 from explainer.batch import BatchOptions, InProcessRunner, iter_batch, run_batch, select
 from explainer.config import SearchOptions
 from explainer.errors import BatchError
@@ -77,6 +77,18 @@ def test_batch_saves_runs_under_interactive_keys_and_reuses_them(tiny, tmp_path)
     assert again.reused == 3 and again.computed == 0
     assert [o.order for o in again.images] == [o.order for o in first.images]
     assert all(o.worker == "reused" for o in again.images)
+    # the cohort's saved runs, found through the run index, give the batch's outcomes
+    where = cohort.saved_filter(clf.id, image_set.name, selection, "grid", clf.class_names)
+    listed = cohort.saved_outcomes(runs, [row["key"] for row in runs.list(where)])
+    made = {o.run_key: o for o in first.images}
+    assert sorted(o.run_key for o in listed) == sorted(made) and {o.worker for o in listed} == {"saved"}
+    same = ("name", "label", "target", "item_key", "prediction", "order", "minimal_subset", "insertion_auc")
+    for o in listed:
+        assert [getattr(o, f) for f in same] == [getattr(made[o.run_key], f) for f in same]
+        assert (o.gain, o.minimal_subset_area) == (made[o.run_key].gain, made[o.run_key].minimal_subset_area)
+    predicted = BatchOptions(errors_only=True, target="predicted")
+    assert runs.count(cohort.saved_filter(clf.id, image_set.name, predicted, "grid", clf.class_names)) == 0
+    assert runs.count(cohort.saved_filter(clf.id, image_set.name, selection, "slico", clf.class_names)) == 0
 
 
 def test_a_stopped_batch_resumes_where_it_stopped(tiny, tmp_path):
@@ -190,3 +202,24 @@ def test_an_image_broken_since_the_scan_is_recorded_and_the_batch_goes_on(tiny_s
     assert [f["name"] for f in result.failed] == ["img1.png"] and "img1.png" in result.failed[0]["error"]
     assert [o.name for o in result.images] == ["img0.png", "img2.png"] and result.complete
     assert result.to_dict()["failed"] == list(result.failed)
+
+    class ThreeThreads(InProcessRunner):
+        prepare_threads = 3  # as a Ray runner with 3 workers asks: the driver prepares on 3 threads
+
+    threaded = run_batch(
+        clf,
+        image_set,
+        scanned,
+        GRID,
+        SearchOptions(pending=2),
+        BatchOptions(limit=5),
+        runner=ThreeThreads(clf),
+        runs=RunStore(tmp_path / "r2"),
+    )
+    inline = run_batch(
+        clf, image_set, scanned, GRID, SearchOptions(pending=2), BatchOptions(limit=5), runs=RunStore(tmp_path / "r3")
+    )
+    assert [f["name"] for f in threaded.failed] == ["img1.png"]
+    assert [(o.name, o.run_key, o.order) for o in threaded.images] == [
+        (o.name, o.run_key, o.order) for o in inline.images
+    ]

@@ -205,6 +205,26 @@ def test_scan_a_label_list_with_a_user_model(tmp_path, capsys):
     assert "unreadable:" in stderr and "bad.png" in stderr
     result = ScanResult.from_json(report.read_text())
     assert len(result.rows) == 11 and result.accuracy == pytest.approx(right / 10)
+    # the scan is cached for Find errors, batch and study
+    from explainer.data import open_image_set
+    from explainer.scan import ScanCache
+
+    assert ScanCache().get(clf, open_image_set(folder / "labels.txt", clf.class_names)) == result
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scan", "demo", "--ray-shared-fs"],  # needs --ray
+        ["scan", "demo", "--workers", "2"],  # needs --ray
+        ["scan", "demo", "--ray", "--workers", "0"],
+        ["scan", "demo", "--ray", "--chunk", "0"],
+    ],
+)
+def test_scan_ray_flag_errors_are_one_line_before_any_work(argv, capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert cli.main(argv) == 2
+    assert "--" in one_error_line(capsys)
 
 
 def test_scan_of_a_missing_set_is_one_line(tmp_path, capsys):

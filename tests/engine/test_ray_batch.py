@@ -24,16 +24,6 @@ pytestmark = pytest.mark.slow  # Ray and its worker processes take several secon
 SEARCH = SearchOptions(pending=2)
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def recipe(tiny_set) -> ray_runner.ModelRecipe:
     return ray_runner.ModelRecipe(
         f"torchscript:{tiny_set['model']}",

@@ -175,3 +175,20 @@ def test_a_run_finished_after_a_listing_is_picked_up_at_once(filled, tmp_path):
     shutil.copy(tmp_path / "run01" / "explanation.npz", tmp_path / "later")
     shutil.copy(tmp_path / "run01" / "explanation.json", tmp_path / "later")  # ... then its JSON
     assert filled.count() == 11 and filled.problems() == []
+
+
+def test_runs_that_explain_the_true_or_the_predicted_class(filled, tiny_exp, monkeypatch):
+    """Every run explains class 1 (the tiny run's target): the true class of images 1, 4, 7."""
+    target = tiny_exp.class_name(tiny_exp.target)
+    predicted = tiny_exp.class_name(tiny_exp.full_prediction)
+    explain_true = [f"run{i:02d}" for i in reversed(range(10)) if CLASSES[i % 3] == target]
+    explain_predicted = [f"run{i:02d}" for i in reversed(range(10))] if predicted == target else []
+    assert explain_true == ["run07", "run04", "run01"]
+    for source in ("index", "files"):
+        if source == "files":  # the file-reading twin gives the same answers
+            monkeypatch.setattr(filled.index, "sync", lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError()))
+        assert [r["key"] for r in filled.list(RunFilter(explains="true"))] == explain_true
+        assert [r["key"] for r in filled.list(RunFilter(explains="predicted"))] == explain_predicted
+        assert filled.count(RunFilter(explains="true", model="m:a")) == 1  # run04
+    with pytest.raises(ValueError, match="explains"):
+        RunFilter(explains="both").where()

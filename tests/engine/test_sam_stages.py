@@ -72,6 +72,93 @@ def test_the_cpu_preset_costs_less_and_the_cost_model_counts_batches():
     full = SamOptions()
     assert SAM_CPU_PRESET.points_per_side < full.points_per_side
     assert sam_cost_s(SAM_CPU_PRESET) < sam_cost_s(full)
-    assert sam_cost_s(full) - sam_cost_s(SAM_CPU_PRESET) == pytest.approx(13 * sam_cost_s(full, cached=True) / 16)
-    assert sam_cost_s(full, cached=True) < sam_cost_s(full)
+    # 1024 prompts against 64: the difference is 960 of the full grid's 1024 prompts' cost
+    assert sam_cost_s(full) - sam_cost_s(SAM_CPU_PRESET) == pytest.approx(960 * sam_cost_s(full, cached=True) / 1024)
+    assert sam_cost_s(full, cached=True) < sam_cost_s(full, onnx=True) < sam_cost_s(full)
     assert SAM_CPU_PRESET.generator_kwargs()["points_per_batch"] == SAM_CPU_PRESET.points_per_batch
+
+
+def mask_iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+@pytest.mark.slow
+def test_the_onnx_encoder_is_exported_once_checked_and_gives_the_same_masks(image, monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from explainer import sam_runtime
+    from explainer.sam_masks import weights_fingerprint
+
+    monkeypatch.setenv("LIMA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(sam_runtime.ENV_VAR, "auto")
+    sam_runtime.forget()
+    model = tiny_sam(seed=3)
+    expected = reference_masks(model, image, **KEEP_ALL)
+    first, second, third = SamTimings(), SamTimings(), SamTimings()
+    exported = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=first)
+    assert len(expected) > 0 and same(exported, expected)  # the exporting run returns PyTorch's own features
+    assert first.encoder.startswith("ONNX Runtime (exported now")
+    folder = sam_runtime.folder_for(weights_fingerprint(model))
+    check = __import__("json").loads((folder / "check.json").read_text())
+    assert check["passed"] and check["max_abs_diff"] <= sam_runtime.TOLERANCE
+    onnx = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=second)
+    assert len(onnx) == len(expected) and min(mask_iou(a, b) for a, b in zip(onnx, expected)) > 0.99
+    sam_runtime.forget()  # a new process: loads the stored export, does not export again
+    stamp = (folder / "encoder.onnx").stat().st_mtime_ns
+    generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=third)
+    assert (
+        third.encoder.startswith("ONNX Runtime (exported 20") and (folder / "encoder.onnx").stat().st_mtime_ns == stamp
+    )
+    monkeypatch.setenv(sam_runtime.ENV_VAR, "torch")
+    torch_run = SamTimings()
+    assert same(generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=torch_run), expected)
+
+
+@pytest.mark.slow
+def test_a_broken_export_falls_back_to_pytorch_and_says_why(image, monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from explainer import sam_runtime
+    from explainer.sam_masks import weights_fingerprint
+
+    monkeypatch.setenv("LIMA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(sam_runtime.ENV_VAR, "auto")
+    sam_runtime.forget()
+    model = tiny_sam(seed=4)
+    exported = generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None)  # PyTorch's features
+    folder = sam_runtime.folder_for(weights_fingerprint(model))
+    (folder / "encoder.onnx").write_bytes(b"not a model")
+    sam_runtime.forget()
+    t = SamTimings()
+    assert same(generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=t), exported)
+    assert t.encoder.startswith("PyTorch: the stored export does not load")
+    check = json.loads((folder / "check.json").read_text())  # a failed check is not retried
+    (folder / "check.json").write_text(json.dumps({**check, "passed": False, "reason": "max |Δ feature| 1 > 0.001"}))
+    sam_runtime.forget()
+    generate_masks(model, image, SamOptions(**KEEP_ALL), cache=None, timings=t)
+    assert t.encoder == "PyTorch: the export did not pass its check (max |Δ feature| 1 > 0.001)"
+    assert (folder / "encoder.onnx").read_bytes() == b"not a model"  # not exported again
+
+
+def test_the_decoder_that_shares_the_image_side_gives_the_librarys_masks(sam):
+    import torch
+    from segment_anything.modeling.mask_decoder import MaskDecoder
+
+    from explainer.sam_masks import predict_masks_shared_image
+
+    torch.manual_seed(0)
+    emb = torch.randn(1, 256, 64, 64)
+    points = (torch.rand(4, 1, 2) * 1024, torch.ones(4, 1, dtype=torch.int))
+    with torch.inference_mode():
+        sparse, dense = sam.prompt_encoder(points=points, boxes=None, masks=None)
+        pe = sam.prompt_encoder.get_dense_pe()
+        masks, iou = MaskDecoder.predict_masks(sam.mask_decoder, emb, pe, sparse, dense)
+        shared_masks, shared_iou = predict_masks_shared_image(sam.mask_decoder, emb, pe, sparse, dense)
+        # a dense embedding per prompt that differs (a mask prompt) takes the library's path
+        own = dense + torch.arange(4.0).view(4, 1, 1, 1)
+        lib_own = MaskDecoder.predict_masks(sam.mask_decoder, emb, pe, sparse, own)
+        shared_own = predict_masks_shared_image(sam.mask_decoder, emb, pe, sparse, own)
+    assert shared_masks.shape == masks.shape == (4, 4, 256, 256)
+    torch.testing.assert_close(shared_masks, masks, rtol=0, atol=1e-5)
+    torch.testing.assert_close(shared_iou, iou, rtol=0, atol=1e-6)
+    assert torch.equal(shared_own[0], lib_own[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
@@ -11,7 +12,7 @@ import torch
 from helpers import make_classifier
 from PIL import Image
 
-from explainer.data import folder_set, label_list_set
+from explainer.data import ImageSet, folder_set, label_list_set
 from explainer.scan import ScanCache, ScanResult, iter_scan, scan
 
 NAMES = [f"class {i}" for i in range(5)]
@@ -265,3 +266,64 @@ def test_the_fingerprint_is_computed_once_per_set_version(tmp_path, monkeypatch)
     os.utime(list_path, ns=(2, 2))
     assert image_set.fingerprint() == first and len(calls) == 16  # rehashed (this object's items are unchanged)
     assert label_list_set(list_path, NAMES).fingerprint() != first  # the reopened set has the new label
+
+
+def mixed_set(tiny_set, root) -> ImageSet:
+    """The tiny set's 8 photos as files, plus one of each other kind of item: uploaded bytes, a
+    loader (as the demo's photos), a damaged file and a missing one (the last two unreadable)."""
+    from explainer.data import ImageItem
+    from explainer.images import load_image
+
+    base = label_list_set(tiny_set["labels"], [f"class {i}" for i in range(5)])
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    photo = base.items[0].path
+    extra = (
+        ImageItem("upload/abc/up.png", 2, "up.png", data=photo.read_bytes()),
+        ImageItem("demo-like", 3, "A loader photo", loader=lambda: load_image(photo)),
+        ImageItem("damaged.png", 1, "damaged.png", path=root / "damaged.png"),
+        ImageItem("gone.png", 4, "gone.png", path=root / "gone.png"),
+    )
+    return ImageSet("mixed", "list", base.items + extra, root=root)
+
+
+def assert_same_rows(expected: ScanResult, got: ScanResult) -> None:
+    """Same images, answers and errors; probabilities within 1e-6."""
+    assert [r.key for r in got.rows] == [r.key for r in expected.rows]
+    for a, b in zip(expected.rows, got.rows):
+        assert (b.name, b.label, b.pred, b.error, b.sig) == (a.name, a.label, a.pred, a.error, a.sig), a.key
+        assert [c for c, _ in b.top] == [c for c, _ in a.top]
+        np.testing.assert_allclose([p for _, p in b.top], [p for _, p in a.top], atol=1e-6)
+        assert abs(b.p_label - a.p_label) <= 1e-6 and abs(b.p_pred - a.p_pred) <= 1e-6
+
+
+def test_remote_scan_inputs_score_as_in_process(tiny, tiny_set, tmp_path):
+    """What a Ray worker receives (file bytes, or paths on a shared file system) and scores gives
+    the in-process rows, unreadable images and their messages included."""
+    from explainer.data import item_signature
+    from explainer.scan import scan_input, score_inputs
+
+    clf = tiny[0]
+    image_set = mixed_set(tiny_set, tmp_path)
+    expected = scan(clf, image_set)
+    assert [r.error is not None for r in expected.rows] == [False] * 10 + [True] * 2
+    for shared_fs in (False, True):
+        inputs = [scan_input(item, item_signature(item), shared_fs) for item in image_set.items]
+        assert isinstance(inputs[0].source, bytes) != shared_fs  # a readable file: its bytes unless shared
+        assert isinstance(inputs[-1].source, os.PathLike)  # a missing file travels as its path
+        assert isinstance(inputs[9].source, np.ndarray)  # the loader's photo travels decoded
+        got = dataclasses.replace(expected, rows=tuple(score_inputs(clf, inputs)))
+        assert_same_rows(expected, got)
+
+
+def test_the_scan_time_counts_the_signatures(grey, image_set, monkeypatch):
+    """The signature pass (a stat per file; a decode per built-in photo) is part of the scan's
+    time, so the speed it reports (which calibrates the next estimate) is the job's real speed."""
+    import time
+
+    from explainer import scan as scan_module
+
+    real = scan_module.item_signature
+    monkeypatch.setattr(scan_module, "item_signature", lambda item: time.sleep(0.02) or real(item))
+    result = scan(grey, image_set)
+    assert result.elapsed_s >= 0.02 * len(image_set)
