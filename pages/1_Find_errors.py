@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +15,7 @@ from ui.text import md, md_message
 
 AUTO_SCAN_LIMIT = 1000
 PAGE_SIZE = 24
+CONFUSION_ROWS = 500  # rows of the confusion table sent to the browser (a 50,000-image set has thousands)
 ANY = -1  # not None: a None option shows as an empty selectbox
 
 
@@ -157,46 +160,88 @@ def main() -> None:
         )
         st.stop()
 
-    # -- confusions ------------------------------------------------------------------------------------
-    conf = result.confusions()
+    st.fragment(_mistakes_section)(result, image_set, clf)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _mistake_index(scan_id: str, _result: ScanResult, _names: tuple[str, ...]) -> dict:
+    """What the filters and the confusion table need, computed once per scan (a scan is
+    immutable): the filter boxes' classes sorted by name, the top confusions as a table, and
+    the class names in lower case for the search."""
+    mistakes = _result.mistakes()
+    conf = _result.confusions()[:CONFUSION_ROWS]
+    table = pd.DataFrame([{"true": _names[t], "predicted": _names[p], "count": n} for t, p, n in conf])
+    return {
+        "true": sorted({r.label for r in mistakes}, key=lambda i: _names[i]),
+        "pred": sorted({r.pred for r in mistakes}, key=lambda i: _names[i]),
+        "conf": conf,
+        "table": table,
+        "lower": [n.lower() for n in _names],
+    }
+
+
+def _scan_id(result: ScanResult) -> str:
+    """Which scan this is (a rescan is a new one), without hashing its rows."""
+    parts = (result.model_id, result.weights_hash, result.set_fingerprint, result.created, str(len(result.rows)))
+    return "|".join(parts)
+
+
+def _apply_confusion(table_key: str, conf) -> None:
+    """A clicked confusion row becomes the two filter boxes (so they say which confusion is
+    shown) and the table is redrawn without a selection (a new key): the boxes are the one
+    place the filter lives. Called as the table's callback, before the run the click starts."""
+    event = st.session_state.get(table_key)
+    chosen = event["selection"]["rows"] if event else []
+    if chosen and chosen[0] < len(conf):
+        t, p, _ = conf[chosen[0]]
+        st.session_state["filter_true"], st.session_state["filter_pred"] = t, p
+        st.session_state.pop("gallery_page", None)  # back to the first page
+        st.session_state["_confusions_gen"] += 1
+
+
+def _mistakes_section(result: ScanResult, image_set, clf) -> None:
+    """Confusions, filters and the gallery. A fragment: a click here (a page, a filter, the
+    search, a confusion row) reruns only this part, not the sidebar and the overview above it,
+    and sends only this part to the browser."""
+    names = clf.class_names
+    index = _mistake_index(_scan_id(result), result, tuple(names))
+    conf = index["conf"]
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Top confusions")
-        table = pd.DataFrame([{"true": names[t], "predicted": names[p], "count": n} for t, p, n in conf])
+        table = index["table"]
         table_key = f"confusions_{st.session_state.setdefault('_confusions_gen', 0)}"
-        event = st.dataframe(
+        _apply_confusion(table_key, conf)  # a selection that no callback saw (set by a test)
+        table_key = f"confusions_{st.session_state['_confusions_gen']}"
+        st.dataframe(
             table,
             hide_index=True,
             width="stretch",
             height=min(38 + 35 * len(table), 360),
-            on_select="rerun",
+            on_select=functools.partial(_apply_confusion, table_key, conf),
             selection_mode="single-row",
             key=table_key,
         )
-        chosen = event["selection"]["rows"] if event else []
-        if chosen:
-            # A clicked row sets the two filter boxes (so they say which confusion is shown), then
-            # the table is redrawn without a selection: the boxes are the one place the filter lives.
-            t, p, _ = conf[chosen[0]]
-            st.session_state["filter_true"], st.session_state["filter_pred"] = t, p
-            st.session_state.pop("gallery_page", None)  # back to the first page
-            st.session_state["_confusions_gen"] += 1
-            st.rerun()
-        st.caption("Click a row to show only that confusion.")
+        more = len(result.confusions()) - len(conf)
+        st.caption(
+            "Click a row to show only that confusion."
+            + (f" The {more:,} less frequent pairs are reached with the filter boxes." if more > 0 else "")
+        )
     with right:
         st.subheader("Filter")
         f1, f2 = st.columns(2)
-        true_options = sorted({r.label for r in mistakes}, key=lambda i: names[i])
-        pred_options = sorted({r.pred for r in mistakes}, key=lambda i: names[i])
-        for key, options in (("filter_true", true_options), ("filter_pred", pred_options)):
+        for key, options in (("filter_true", index["true"]), ("filter_pred", index["pred"])):
             if st.session_state.get(key, ANY) not in options:
                 st.session_state[key] = ANY  # a class this scan has no mistakes of
         true_filter = f1.selectbox(
-            "True class", [ANY] + true_options, key="filter_true", format_func=lambda i: "any" if i == ANY else names[i]
+            "True class",
+            [ANY] + index["true"],
+            key="filter_true",
+            format_func=lambda i: "any" if i == ANY else names[i],
         )
         pred_filter = f2.selectbox(
             "Predicted class",
-            [ANY] + pred_options,
+            [ANY] + index["pred"],
             key="filter_pred",
             format_func=lambda i: "any" if i == ANY else names[i],
         )
@@ -204,13 +249,18 @@ def main() -> None:
         pred_filter = None if pred_filter == ANY else pred_filter
         query = st.text_input("Search class names", key="filter_query", placeholder="e.g. cat").strip().lower()
 
+    lower = index["lower"]
     shown = [
         r
         for r in result.mistakes(true_filter, pred_filter)
-        if not query or query in names[r.label].lower() or query in names[r.pred].lower()
+        if not query or query in lower[r.label] or query in lower[r.pred]
     ]
+    _gallery(shown, image_set, clf)
 
-    # -- gallery -----------------------------------------------------------------------------------------
+
+def _gallery(shown, image_set, clf) -> None:
+    """One page of the mistakes ``shown``: thumbnail, classes and an Explain button per card."""
+    names = clf.class_names
     st.subheader(f"Misclassified, most confidently wrong first ({len(shown)})")
     pages = max(1, -(-len(shown) // PAGE_SIZE))
     if st.session_state.get("gallery_page", 1) > pages:  # a filter left fewer pages
@@ -219,14 +269,14 @@ def main() -> None:
     cols = st.columns(4)
     page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
     page_items = [image_set.item(row.key) for row in page_rows]
-    thumbs = resources.thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in page_items if it is not None])
+    thumbs = resources.thumbnails(clf, [it for it in page_items if it is not None])
     by_key = {it.key: thumb for it, thumb in zip([it for it in page_items if it is not None], thumbs)}
     for i, (row, item) in enumerate(zip(page_rows, page_items)):
         with cols[i % 4].container(border=True):
             if item is not None and by_key.get(item.key) is not None:
                 st.image(by_key[item.key], width="stretch")
-            st.markdown(f"**{md(row.name)}**")
-            st.markdown(
+            st.markdown(  # one element, not two: 24 fewer for the browser to draw on every page
+                f"**{md(row.name)}**  \n"
                 f":blue[true] {md(names[row.label])} · {row.p_label:.2f}  \n"
                 f":orange[predicted] {md(names[row.pred])} · {row.p_pred:.2f}"
             )
@@ -243,7 +293,7 @@ def main() -> None:
     # The next page's thumbnails are decoded while the user looks at this one (started last, so
     # the decoding threads do not slow down this run).
     following = [image_set.item(r.key) for r in shown[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE]]
-    resources.prefetch_thumbnails(ctx.model_key, ctx.set_key, clf, [it for it in following if it is not None])
+    resources.prefetch_thumbnails(clf, [it for it in following if it is not None])
 
 
 def _scanned(cache, clf, image_set, result: ScanResult, model_key: str) -> None:

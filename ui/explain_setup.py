@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,10 +50,23 @@ class Plan:
 PICKER_LIMIT = 200  # options in the Image picker: a 50,000-image set never lands in one menu
 
 
+_INDEX_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-search-index")
+
+
+def _build_search_index(image_set, class_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((it.key, f"{it.name}\n{it.key}\n{class_names[it.label]}".lower()) for it in image_set.items)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _search_index(set_key: str, _image_set, _class_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(item key, lower-case "name key class") per item of the set, built once per set version."""
-    return tuple((it.key, f"{it.name}\n{it.key}\n{_class_names[it.label]}".lower()) for it in _image_set.items)
+def _search_index_job(set_key: str, _image_set, _class_names: tuple[str, ...]) -> Future:
+    """(item key, lower-case "name key class") per item of the set, built once per set version
+    on a background thread: started when the picker is first drawn, so the first search does not
+    wait for it (at 50,000 images it takes a few tenths of a second)."""
+    return _INDEX_POOL.submit(_build_search_index, _image_set, _class_names)
+
+
+def _search_index(set_key: str, image_set, class_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return _search_index_job(set_key, image_set, class_names).result()
 
 
 def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> tuple[list[str], int]:
@@ -87,14 +101,24 @@ def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> 
 
 
 def _pick_item(ctx: Context, scan) -> ImageItem:
+    """The chosen image: a link's or Find errors' choice, else the most confidently wrong."""
     image_set = ctx.image_set
-    mistakes = scan.mistake_keys if scan else frozenset()
     wanted = state.get("item_key")
     if image_set.item(wanted) is None:
         first_mistake = next((r.key for r in scan.mistakes() if image_set.item(r.key)), None) if scan else None
         wanted = first_mistake or image_set.items[0].key
         state.put("item_key", wanted)
     st.session_state["_item"] = wanted  # follow the data key (Find errors may set it)
+    st.fragment(_picker)(ctx, scan, wanted)
+    return image_set.item(wanted)  # type: ignore[return-value]
+
+
+def _picker(ctx: Context, scan, shown: str) -> None:
+    """The search box and the Image menu. A fragment: typing a search reruns only this part
+    (at 50,000 images the rest of the page costs far more); choosing another image than
+    ``shown`` (the one the page below was drawn for) reruns the whole page."""
+    image_set = ctx.image_set
+    mistakes = scan.mistake_keys if scan else frozenset()
 
     def changed() -> None:
         state.put("item_key", st.session_state["_item"])
@@ -107,23 +131,26 @@ def _pick_item(ctx: Context, scan) -> ImageItem:
         placeholder="file name or class",
         help="Searches every image of the set; the menu below lists the matches, mistakes first.",
     )
+    _search_index_job(ctx.set_key, image_set, ctx.clf.class_names)  # built ahead of the first search
     options, total = picker_options(ctx, scan, query)
-    if wanted not in options:
-        options = [wanted, *options]  # the chosen image is always in the menu
+    chosen = st.session_state.get("_item") or shown
+    if chosen not in options:
+        options = [chosen, *options]  # the chosen image is always in the menu
     names = ctx.clf.class_names
 
     def label(k: str) -> str:
         it = image_set.item(k)
         return f"{it.name}  ·  {names[it.label]}" + ("  ·  misclassified" if k in mistakes else "")
 
-    st.selectbox("Image", options, key="_item", on_change=changed, index=None, format_func=label)
+    picked = st.selectbox("Image", options, key="_item", on_change=changed, index=None, format_func=label)
     if total > PICKER_LIMIT or query.strip():
         st.caption(
             f"{total:,} image{'s' if total != 1 else ''} match"
             + (f"; the menu shows the first {PICKER_LIMIT}: narrow the search" if total > PICKER_LIMIT else "")
             + (f" (of {len(image_set):,})" if query.strip() else "")
         )
-    return image_set.item(wanted)  # type: ignore[return-value]
+    if picked is not None and picked != shown:
+        st.rerun()  # the whole page, for the new image
 
 
 def _image_panel(ctx: Context, item: ImageItem) -> tuple[np.ndarray, np.ndarray]:

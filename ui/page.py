@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,11 +39,34 @@ div[data-testid="stCaptionContainer"] p {margin-bottom: 0.1rem;}
 """
 
 
+# Imported on a background thread when the server shows its first page: the Explain page's
+# result view pulls in matplotlib and scipy (about 5 s of imports on a small CPU), which would
+# otherwise be paid by the first click on Explain.
+WARM_MODULES = ("ui.explain_result", "ui.presenter")
+_warmed = threading.Event()
+
+
+def _warm_up() -> None:
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the page that needs it reports the error itself
+            _LOG.debug("warm-up import of %s failed", name, exc_info=True)
+
+
+def warm_up() -> None:
+    """Start importing the heavy page modules in the background, once per process."""
+    if not _warmed.is_set():
+        _warmed.set()
+        threading.Thread(target=_warm_up, name="lima-warm-up", daemon=True).start()
+
+
 def setup(title: str) -> None:
     """set_page_config (first Streamlit call of every page), styles, session state."""
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide")
     st.markdown(_CSS, unsafe_allow_html=True)
     state.init_state()
+    warm_up()
 
 
 @contextmanager

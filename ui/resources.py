@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ from explainer.errors import DataError, ModelError
 from explainer.models import MODEL_SOURCES, Classifier, create, device_label, pick_device
 from explainer.models.registry import ModelInputs
 from explainer.scan import ScanCache
+from explainer.thumbnails import Framing, ThumbnailCache
 from ui.jobs import JobManager
 
 DEFAULT_SOURCE = "efficientnet_lite0"
@@ -273,92 +271,47 @@ def view_of(model_key: str, set_key: str, item_key: str, _clf: Classifier, _item
     return _clf.view(_item.load())
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def thumbnail(
-    model_key: str, set_key: str, item_key: str, _clf: Classifier, _item: data.ImageItem, size: int = 200
-) -> bytes:
-    """A small JPEG of the view for galleries."""
-    from PIL import Image
+# -- gallery thumbnails: made in parallel, kept (explainer.thumbnails), the next page ahead ------
 
-    img = Image.fromarray(view_of(model_key, set_key, item_key, _clf, _item)).resize((size, size), Image.BICUBIC)
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
-# -- gallery thumbnails: decoded in parallel, the next page ahead of time ---------------------------
-
-THUMB_CACHE = 1024  # thumbnails kept in memory (JPEG bytes, ~10 KB each)
-_THUMBS: OrderedDict[tuple, bytes | None] = OrderedDict()
-_THUMBS_LOCK = threading.Lock()
+THUMB_MEMORY = 2048  # thumbnails kept in memory (JPEG bytes, ~10 KB each: ~20 MB)
+THUMB_FILES = 100_000  # thumbnails kept in <cache>/thumbnails (~1 GB at most)
 _THUMB_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lima-thumbs")
+# The next page is made on one thread: it runs while the browser draws this page, and on a
+# small machine two threads would take the browser's CPU.
+_PREFETCH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-thumbs-ahead")
 
 
-def _thumbnail_bytes(clf: Classifier, item: data.ImageItem, size: int) -> bytes | None:
-    """A JPEG of the item as the model frames it, ``size`` px square; None if it cannot be read.
-
-    A JPEG file is decoded at a reduced scale (Pillow's draft mode: a 1/2 to 1/8 DCT scale, still
-    at least twice the model's input) — several times faster than a full decode, and the same
-    picture at thumbnail size."""
-    from PIL import Image
-
-    try:
-        source: Any = item.load if item.path is None else None
-        if item.path is not None:
-            with Image.open(item.path) as img:
-                side = 2 * max(clf.preprocess.size, size)
-                img.draft("RGB", (side, side))
-                img.load()
-                source = img.copy()
-        view = clf.view(source() if callable(source) else source)
-        buf = io.BytesIO()
-        Image.fromarray(view).resize((size, size), Image.BILINEAR).save(buf, format="JPEG", quality=85)
-        return buf.getvalue()
-    except Exception:
-        return None
+@st.cache_resource(show_spinner=False)
+def _thumbnail_cache(folder: str) -> ThumbnailCache:
+    return ThumbnailCache(max_items=THUMB_MEMORY, folder=folder, max_files=THUMB_FILES)
 
 
-def _thumb_key(model_key: str, set_key: str, item: data.ImageItem, size: int) -> tuple:
-    return (model_key, set_key, item.key, size)
+def thumbnail_cache() -> ThumbnailCache:
+    """The process's thumbnail cache, backed by ``<cache folder>/thumbnails`` on disk."""
+    return _thumbnail_cache(str(settings.current().cache_dir / "thumbnails"))
 
 
-def _remember_thumb(key: tuple, value: bytes | None) -> None:
-    with _THUMBS_LOCK:
-        _THUMBS[key] = value
-        _THUMBS.move_to_end(key)
-        while len(_THUMBS) > THUMB_CACHE:
-            _THUMBS.popitem(last=False)
+def _framing(clf: Classifier, size: int) -> Framing:
+    return Framing(view=clf.preprocess.size, resize=clf.preprocess.resize, size=size)
 
 
-def thumbnails(
-    model_key: str, set_key: str, clf: Classifier, items: list[data.ImageItem], size: int = 200
-) -> list[bytes | None]:
-    """Gallery thumbnails of ``items`` (JPEG bytes, None for an unreadable image): cached ones at
-    once, the others decoded on two threads (decoding releases the GIL)."""
-    keys = [_thumb_key(model_key, set_key, it, size) for it in items]
-    with _THUMBS_LOCK:
-        found = {k: _THUMBS[k] for k in keys if k in _THUMBS}
-    missing = [(k, it) for k, it in zip(keys, items) if k not in found]
-    for (k, _), value in zip(missing, _THUMB_POOL.map(lambda pair: _thumbnail_bytes(clf, pair[1], size), missing)):
-        _remember_thumb(k, value)
-        found[k] = value
-    return [found[k] for k in keys]
+def thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = 200) -> list[bytes | None]:
+    """Gallery thumbnails of ``items`` as ``clf`` frames them (JPEG bytes, None for an
+    unreadable image): kept ones at once, the others made on two threads (decoding releases the
+    GIL)."""
+    cache, framing = thumbnail_cache(), _framing(clf, size)
+    found = [cache.peek(it, framing) for it in items]
+    missing = [i for i, (hit, _) in enumerate(found) if not hit]
+    made = dict(zip(missing, _THUMB_POOL.map(lambda i: cache.get(items[i], framing), missing)))
+    return [made.get(i, data) for i, (_, data) in enumerate(found)]
 
 
-def prefetch_thumbnails(
-    model_key: str, set_key: str, clf: Classifier, items: list[data.ImageItem], size: int = 200
-) -> None:
-    """Start decoding thumbnails the user is likely to ask for next (the next page); returns at
-    once. Errors are ignored: the page decodes whatever is still missing when it is shown."""
-
-    def make(key: tuple, item: data.ImageItem) -> None:
-        with _THUMBS_LOCK:
-            if key in _THUMBS:
-                return
-        _remember_thumb(key, _thumbnail_bytes(clf, item, size))
-
+def prefetch_thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = 200) -> None:
+    """Start making thumbnails the user is likely to ask for next (the next page); returns at
+    once. Errors are ignored: the page makes whatever is still missing when it is shown."""
+    cache, framing = thumbnail_cache(), _framing(clf, size)
     for item in items:
-        _THUMB_POOL.submit(make, _thumb_key(model_key, set_key, item, size), item)
+        _PREFETCH_POOL.submit(cache.get, item, framing)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

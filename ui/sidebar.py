@@ -78,16 +78,35 @@ def _candidates(root_text: str, limit: int) -> list[str]:
     root = Path(root_text)
     if not root.is_dir():
         return []
-    out = []
-    for depth_glob in ("*", "*/*"):
-        for p in sorted(root.glob(depth_glob)):
-            if p.name.startswith("."):
-                continue
-            if p.is_dir() or p.suffix.lower() in (".txt", ".csv", ".lst"):
-                out.append(str(p.relative_to(root)))
+    out: list[str] = []
+    # Level by level, and within a level folder by folder, stopping at ``limit``: a data root
+    # with thousands of entries two levels down is never listed (or sorted) in full.
+    top = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    for p in top:
+        if _is_candidate(p):
+            out.append(str(p.relative_to(root)))
             if len(out) >= limit:
                 return out
+    for folder in top:
+        try:
+            if not folder.is_dir():
+                continue
+            children = sorted(folder.iterdir())
+        except OSError:
+            continue
+        for p in children:
+            if not p.name.startswith(".") and _is_candidate(p):
+                out.append(str(p.relative_to(root)))
+                if len(out) >= limit:
+                    return out
     return out
+
+
+def _is_candidate(path: Path) -> bool:
+    try:
+        return path.is_dir() or path.suffix.lower() in (".txt", ".csv", ".lst")
+    except OSError:
+        return False
 
 
 def model_choice() -> ModelChoice:

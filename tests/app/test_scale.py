@@ -106,3 +106,17 @@ def test_the_explain_picker_searches_every_image_and_lists_a_bounded_menu(tmp_pa
     options = at.selectbox(key="_item").options
     assert [o.split()[0] for o in options if "img01" in o] == ["img010.png", "img011.png"]
     assert "2 images match" in " ".join(c.value for c in at.caption)
+
+
+def test_the_data_root_listing_stops_at_its_limit_without_listing_everything(tmp_path):
+    from ui import sidebar
+
+    for top in ("a", "b", ".hidden"):
+        for i in range(3):
+            (tmp_path / top / f"sub{i}").mkdir(parents=True)
+    (tmp_path / "list.txt").write_text("")
+    (tmp_path / "notes.md").write_text("")
+    listed = sidebar._candidates(str(tmp_path), 200)
+    assert listed == ["a", "b", "list.txt", "a/sub0", "a/sub1", "a/sub2", "b/sub0", "b/sub1", "b/sub2"]
+    assert sidebar._candidates(str(tmp_path), 5) == listed[:5]
+    assert sidebar._candidates(str(tmp_path / "missing"), 5) == []
