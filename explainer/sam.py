@@ -124,8 +124,8 @@ class SamOptions(RegionOptions):
         }
 
 
-# A laptop's CPU: 8×8 prompts instead of 32×32 (the prompt decoder costs ~0.19 s a prompt on a
-# 2-core CPU, so 64 prompts ~12 s instead of ~3 min), decoded 8 at a time (the decoder's
+# A laptop's CPU: 8×8 prompts instead of 32×32 (the prompt decoder costs ~0.15 s a prompt on a
+# 2-core CPU, so 64 prompts ~10 s instead of ~2.5 min), decoded 8 at a time (the decoder's
 # per-prompt tensors then stay in cache: 12 % faster than 64 at a time, measured), and SAM's
 # masks at 448 px (upscaling, stability scores and run-length encoding grow with the pixels; the
 # regions land on a 224-px view anyway). The image encoder costs the same at any grid.
@@ -143,17 +143,17 @@ def sam_cost_s(options: SamOptions, device: str = "cpu", cached: bool = False, o
 
 
 # Seconds per stage of SAM vit_b with random weights (timing does not depend on the weights),
-# measured on the project's 2-core CPU at load 2-3 (scripts/sam_stages.py and side-by-side runs,
-# README "SAM on a laptop"): PyTorch encoder 30 s, ONNX Runtime encoder 17-21 s (features within
-# 1e-5), the one-time ONNX export and check 45 s, prompt decoder 0.19 s a prompt (8 a batch),
-# post-processing ~0 s with random weights (few masks pass its thresholds). The CUDA row is an
-# estimate until scripts/gpu_check.sh runs on a GPU.
+# measured by scripts/sam_stages.py on the project's 2-core CPU at load ~2 (README "SAM on a
+# laptop"): PyTorch encoder 30 s, ONNX Runtime encoder 15-16 s (features within 1e-5), the
+# one-time ONNX export and check 66 s, prompt decoder 0.15 s a prompt (8 a batch, the image side
+# shared), post-processing ~0 s with random weights (few masks pass its thresholds). The CUDA
+# row is an estimate until scripts/gpu_check.sh runs on a GPU.
 SAM_STAGE_SECONDS = {
     "cpu": {
         "encoder_s": 30.0,
-        "encoder_onnx_s": 19.0,
-        "onnx_export_s": 45.0,
-        "decoder_per_prompt_s": 0.19,
+        "encoder_onnx_s": 16.0,
+        "onnx_export_s": 66.0,
+        "decoder_per_prompt_s": 0.15,
         "post_per_prompt_s": 0.0,
     },
     "cuda": {
