@@ -406,7 +406,8 @@ def test_file_and_class_names_are_shown_literally_in_the_gallery():
     next(b for b in at.button if b.label == "Add to my uploads").click().run()
     at.selectbox(key="set_kind").set_value("uploads").run()
     at = wait_until(at, lambda a: any(m.label == "Accuracy" for m in a.metric))
-    cards = [m.value for m in at.markdown if m.value.startswith("**")]
+    # a card is one markdown element: the name in bold on its first line, then the classes
+    cards = [m.value.split("  \n")[0] for m in at.markdown if m.value.startswith("**")]
     for name in names:
         assert any(unescape(c) == f"**{name}**" for c in cards), cards
     assert not any("](javascript" in c or c.startswith("**:red[") for c in cards)
