@@ -345,7 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--regions", default="25,49,100", help="comma-separated region counts (any; SLICO gets as close as it can)"
     )
     add_option_flags(p, SearchOptions, skip=("weights", "fill", "tolerance"))
-    p.add_argument("--no-reference", action="store_true", help="skip the reference-pipeline comparison")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the official-code comparison (its input pipeline; with --backends, the official way of "
+        "running the same search, replayed and timed)",
+    )
     p.add_argument("--no-demo", action="store_true", help="skip the first-demo-explanation timing (--backends)")
     p.add_argument("--scan", metavar="SET", help="also time a scan of this image set (folder, label list, CSV, demo)")
     p.add_argument("--json", help="write the results as JSON here")

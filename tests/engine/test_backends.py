@@ -151,7 +151,7 @@ def test_bench_refuses_an_unknown_backend_before_any_work(capsys):
     assert rc == 2 and len(err) == 1 and "tensorrt" in err[0]
 
 
-def test_the_side_by_side_bench_estimates_the_official_code_from_its_own_input_path():
+def test_the_side_by_side_bench_replays_the_official_code_on_the_same_schedule():
     from explainer.bench import compare_backends
 
     view = np.asarray(tiny_view())
@@ -167,8 +167,15 @@ def test_the_side_by_side_bench_estimates_the_official_code_from_its_own_input_p
         first_demo=False,
     )
     row = out["rows"][0]
-    rate = out["reference_pipeline_images_per_s"]
-    assert rate > 0 and row["official_code_s"] == pytest.approx(row["torch"]["forward_passes"] / rate)
+    schedule = row["torch"]["step_candidates"]
+    # Our passes: both images of every compared candidate, plus the full and the black image.
+    assert row["torch"]["forward_passes"] == 2 * sum(schedule) + 2
+    assert row["onnxruntime"]["step_candidates"] == schedule
+    official = row["official_code"]
+    # The official way: the source image, then one call of all subsets and one of all complements a step.
+    assert official["forward_passes"] == 1 + 2 * sum(schedule)
+    assert official["calls"] == 1 + 2 * len(schedule) and official["largest_call"] == max(schedule)
+    assert official["seconds"] > 0 and row["official_code_s"] == official["seconds"]
     for name in ("torch", "onnxruntime"):
         assert row[f"speedup_vs_official_{name}"] == pytest.approx(row["official_code_s"] / row[name]["seconds"])
     assert row["speedup_onnxruntime"] == pytest.approx(row["torch"]["seconds"] / row["onnxruntime"]["seconds"])
