@@ -186,17 +186,38 @@ def _scan_id(result: ScanResult) -> str:
     return "|".join(parts)
 
 
-def _apply_confusion(table_key: str, conf) -> None:
-    """A clicked confusion row becomes the two filter boxes (so they say which confusion is
-    shown) and the table is redrawn without a selection (a new key): the boxes are the one
-    place the filter lives. Called as the table's callback, before the run the click starts."""
+def _sync_confusion(table_key: str, conf) -> None:
+    """Keep the confusion table's selection and the two filter boxes in step; the boxes are the
+    one place the filter lives.
+
+    * A newly clicked row becomes the boxes' pair (and the gallery goes back to its first page).
+      The table keeps its key, so the browser keeps the grid and shows the row highlighted
+      (drawing the grid again under a new key cost about a third of the click at 50,000 images).
+    * A row clicked off again sets both boxes back to "any".
+    * Boxes changed since the click leave the highlight stale: the table is then drawn afresh
+      without a selection, under a new key.
+
+    Called as the table's callback (before the run the click starts) and at the start of every
+    run of the section (a selection no callback saw, e.g. set by a test, is applied the same way).
+    """
     event = st.session_state.get(table_key)
-    chosen = event["selection"]["rows"] if event else []
-    if chosen and chosen[0] < len(conf):
-        t, p, _ = conf[chosen[0]]
+    rows = event["selection"]["rows"] if event else []
+    row = rows[0] if rows and rows[0] < len(conf) else None
+    applied = st.session_state.get("_confusion_applied")
+    if row is None:
+        if applied is not None and applied[0] == table_key:  # the row was clicked off
+            st.session_state["filter_true"] = st.session_state["filter_pred"] = ANY
+            st.session_state.pop("gallery_page", None)
+        st.session_state.pop("_confusion_applied", None)
+        return
+    t, p, _ = conf[row]
+    if applied != (table_key, row):
         st.session_state["filter_true"], st.session_state["filter_pred"] = t, p
         st.session_state.pop("gallery_page", None)  # back to the first page
-        st.session_state["_confusions_gen"] += 1
+        st.session_state["_confusion_applied"] = (table_key, row)
+    elif (st.session_state.get("filter_true"), st.session_state.get("filter_pred")) != (t, p):
+        st.session_state["_confusions_gen"] = st.session_state.get("_confusions_gen", 0) + 1
+        st.session_state.pop("_confusion_applied", None)
 
 
 def _mistakes_section(result: ScanResult, image_set, clf) -> None:
@@ -211,20 +232,20 @@ def _mistakes_section(result: ScanResult, image_set, clf) -> None:
         st.subheader("Top confusions")
         table = index["table"]
         table_key = f"confusions_{st.session_state.setdefault('_confusions_gen', 0)}"
-        _apply_confusion(table_key, conf)  # a selection that no callback saw (set by a test)
+        _sync_confusion(table_key, conf)  # boxes changed since a click; a selection no callback saw
         table_key = f"confusions_{st.session_state['_confusions_gen']}"
         st.dataframe(
             table,
             hide_index=True,
             width="stretch",
             height=min(38 + 35 * len(table), 360),
-            on_select=functools.partial(_apply_confusion, table_key, conf),
+            on_select=functools.partial(_sync_confusion, table_key, conf),
             selection_mode="single-row",
             key=table_key,
         )
         more = len(result.confusions()) - len(conf)
         st.caption(
-            "Click a row to show only that confusion."
+            "Click a row to show only that confusion (click it again for all)."
             + (f" The {more:,} less frequent pairs are reached with the filter boxes." if more > 0 else "")
         )
     with right:

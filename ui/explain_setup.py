@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -73,10 +74,28 @@ def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> 
     """Keys for the Image picker: the scan's mistakes first (most confidently wrong first), then
     the other images in set order; only those whose name, key or true class contains ``query``
     (case-insensitive). At most ``limit`` (default :data:`PICKER_LIMIT`); also returns how many
-    matched in all."""
+    matched in all. Kept per set version, scan and query: every rerun of the Explain page draws
+    the picker, and at 50,000 images (5,500 mistakes) working it out costs about 50 ms."""
     limit = limit or PICKER_LIMIT
-    image_set = ctx.image_set
     needle = query.strip().lower()
+    scan_id = (scan.created, scan.model_id, scan.weights_hash, len(scan.rows)) if scan else None
+    key = (ctx.set_key, ctx.model_key, scan_id, needle, limit)
+    found = _PICKED.get(key)
+    if found is None:
+        found = _picker_options(ctx, scan, needle, limit)
+        _PICKED[key] = found
+        while len(_PICKED) > 64:
+            _PICKED.popitem(last=False)
+    else:
+        _PICKED.move_to_end(key)
+    return list(found[0]), found[1]
+
+
+_PICKED: OrderedDict[tuple, tuple[tuple[str, ...], int]] = OrderedDict()  # see picker_options
+
+
+def _picker_options(ctx: Context, scan, needle: str, limit: int) -> tuple[tuple[str, ...], int]:
+    image_set = ctx.image_set
     if needle:
         matching = {key for key, text in _search_index(ctx.set_key, image_set, ctx.clf.class_names) if needle in text}
     mistakes = [r.key for r in scan.mistakes()] if scan else []
@@ -96,8 +115,8 @@ def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> 
         if len(ordered) < limit:
             ordered.append(it.key)
         elif not needle:
-            return ordered, len(image_set)  # nothing left to count: every item matches
-    return ordered, total
+            return tuple(ordered), len(image_set)  # nothing left to count: every item matches
+    return tuple(ordered), total
 
 
 def _pick_item(ctx: Context, scan) -> ImageItem:

@@ -96,13 +96,21 @@ def test_confusion_click_and_filters_narrow_the_gallery():
     assert total >= 2
     click_confusion_row(at, 0)
     assert len([b for b in at.button if b.label == "Explain"]) == 1
+    # Clicking the row off again shows every mistake; the boxes say "any".
+    at.session_state[f"confusions_{at.session_state['_confusions_gen']}"] = {"selection": {"rows": [], "columns": []}}
+    at.run()
+    assert len([b for b in at.button if b.label == "Explain"]) == total
+    assert (at.selectbox(key="filter_true").value, at.selectbox(key="filter_pred").value) == (-1, -1)
+    click_confusion_row(at, 0)
     at.text_input(key="filter_query").input("zzzz-no-such-class").run()
     assert len([b for b in at.button if b.label == "Explain"]) == 0
 
 
 def test_a_confusion_row_shows_in_the_filter_boxes(lite0):
     at = scanned_errors_page()
+    gen = at.session_state["_confusions_gen"]
     click_confusion_row(at, 0)
+    assert at.session_state["_confusions_gen"] == gen  # the same grid, the row highlighted: not drawn again
     true_box, pred_box = at.selectbox(key="filter_true"), at.selectbox(key="filter_pred")
     assert true_box.value != -1 and pred_box.value != -1  # not "any"
     card = next(b for b in at.button if b.label == "Explain").key.removeprefix("explain_")
@@ -111,6 +119,7 @@ def test_a_confusion_row_shows_in_the_filter_boxes(lite0):
     assert (row.label, row.pred) == (true_box.value, pred_box.value)
     # The boxes are now the filter: setting one back to "any" widens the gallery again.
     true_box.set_value(-1).run()
+    assert at.session_state["_confusions_gen"] == gen + 1  # the highlight went stale: a fresh table
     pred_box = at.selectbox(key="filter_pred")
     pred_box.set_value(-1).run()
     assert len([b for b in at.button if b.label == "Explain"]) >= 2
