@@ -4,6 +4,8 @@ reuse and resume, and the cohort's aggregates. (Ray: tests/engine/test_ray_batch
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -97,13 +99,62 @@ def test_a_stopped_batch_resumes_where_it_stopped(tiny, tmp_path):
     selection = BatchOptions(limit=4)
     batch = iter_batch(clf, image_set, scanned, GRID, SearchOptions(pending=2), selection, InProcessRunner(clf), runs)
     for progress in batch:
-        if progress.computed == 2:
+        if progress.computed >= 2:
             assert progress.images_per_min and progress.images_per_min > 0
             batch.close()  # what Ctrl-C and Cancel do
             break
-    assert len(runs.list()) == 2
+    saved = len(runs.list())
+    assert 2 <= saved < 4  # everything computed by the stop is saved (a save under way included)
     resumed = run_batch(clf, image_set, scanned, GRID, SearchOptions(pending=2), selection, runs=runs)
-    assert (resumed.reused, resumed.computed) == (2, 2)
+    assert (resumed.reused, resumed.computed) == (saved, 4 - saved)
+
+
+class _SlowStore(RunStore):
+    """A run store whose saves take a while (a slow disk) and may fail, counting how many run at once."""
+
+    def __init__(self, root, fail_on: str | None = None):
+        super().__init__(root)
+        self.fail_on, self.lock = fail_on, threading.Lock()
+        self.now = self.most = 0
+
+    def save(self, exp, key):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(0.15)
+            if self.fail_on and exp.source.get("name") == self.fail_on:
+                raise OSError("No space left on device")
+            return super().save(exp, key)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+class _ThreeSavers(InProcessRunner):
+    prepare_threads = 3  # as a Ray runner with 3 workers: the driver prepares and saves on 3 threads
+
+
+def test_runs_are_saved_on_threads_and_a_failed_save_stops_the_batch(tiny, tmp_path):
+    clf, image_set, scanned = tiny
+    options, selection = SearchOptions(pending=2), BatchOptions(limit=6)
+    store = _SlowStore(tmp_path / "a")
+    seen = []
+    result = run_batch(
+        clf, image_set, scanned, GRID, options, selection, _ThreeSavers(clf), store, on_outcome=seen.append
+    )
+    assert result.complete and result.computed == 6 and len(store.list()) == 6
+    assert store.most > 1  # saves overlapped the next images' work
+    assert [o.run_key for o in seen] == [o.run_key for o in result.images]  # reported once saved, in order
+    inline = run_batch(clf, image_set, scanned, GRID, options, selection, runs=RunStore(tmp_path / "b"))
+    assert [(o.name, o.order) for o in result.images] == [(o.name, o.order) for o in inline.images]
+    # A save that fails (a full disk) stops the batch with its error; what was computed before it is saved.
+    third = select(scanned, image_set, selection, clf.class_names)[2][0].name
+    failing = _SlowStore(tmp_path / "c", fail_on=third)
+    with pytest.raises(OSError, match="No space left"):
+        run_batch(clf, image_set, scanned, GRID, options, selection, _ThreeSavers(clf), failing)
+    names = {row["image"] for row in failing.list()}
+    assert third not in names and {o.name for o in result.images[:2]} <= names
 
 
 def test_cli_batch_writes_the_json(tiny, tiny_set, tmp_path, monkeypatch, capsys):
