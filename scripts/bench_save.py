@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explainer.store import RunStore  # noqa: E402
+from explainer.store import RunStore
 
 
 def main() -> None:
@@ -37,7 +37,8 @@ def main() -> None:
     exps = [source.load(row["key"]) for row in source.list()]
     if not exps:
         raise SystemExit(f"no saved runs in {args.runs}")
-    print(f"{len(exps)} runs ({exps[0].n_regions} regions, {exps[0].insertion_probs.shape[1]} classes) from {args.runs}")
+    first = exps[0]
+    print(f"{len(exps)} runs ({first.n_regions} regions, {first.insertion_probs.shape[1]} classes) from {args.runs}")
     work = Path(tempfile.mkdtemp(prefix="lima-bench-save-"))
     counts = [int(t) for t in args.threads.split(",")]
     rates: dict[int, list[float]] = {t: [] for t in counts}
