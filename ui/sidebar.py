@@ -238,9 +238,24 @@ def _navigation() -> None:
     st.divider()
 
 
+SIDEBAR_PREFIXES = ("model_", "runtime_")  # the sidebar's generated forms (forms.key_of)
+
+
+def _keep_choices() -> None:
+    """Write the sidebar's choices back before its widgets are drawn. A page switch from a
+    button (``st.switch_page``: a gallery card's Explain, Saved runs' Open) ends the run before
+    Streamlit carries the widgets' values over, and the next page drew them at their defaults:
+    a chosen image set or model fell back to the demo and the built-in model (the same write in
+    the run before the widgets exist makes them adopt it; it changes no value)."""
+    for key in list(st.session_state.keys()):
+        if key in (MODEL_KEY, SET_KIND_KEY, SET_PATH_KEY) or key.startswith(SIDEBAR_PREFIXES):
+            st.session_state[key] = st.session_state[key]
+
+
 def context() -> Context:
     """Draw the sidebar and load the chosen model and image set."""
     state.init_state()
+    _keep_choices()
     ctx = Context()
     with st.sidebar:
         _navigation()

@@ -60,3 +60,59 @@ def test_a_reload_and_a_copied_link_keep_the_image_set(browser, server_url, serv
     )
     other.context.close()
     ctx.close()
+
+
+def test_explain_on_a_gallery_card_keeps_the_set_and_the_page_choices(browser, server_url, server_cache):
+    """A page switch from a button (a card's Explain) once drew the sidebar afresh: a set chosen
+    in the sidebar or by a link fell back to the demo on the Explain page."""
+    path = _small_set(server_cache / "data")
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{server_url}/Explain")
+    wait_for_run(page)
+    page.get_by_role("combobox", name="Regions").click()
+    page.get_by_role("option", name="Square grid").click()
+    wait_for_run(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_test_id("stPageLink-NavLink").filter(has_text="Find errors").click()
+    page.wait_for_timeout(500)
+    wait_for_run(page)
+    sidebar.get_by_role("combobox", name="Image set").click()
+    page.get_by_role("option", name=SERVER_SET).click()
+    wait_for_run(page)
+    box = sidebar.locator(".st-key-set_path input")
+    box.fill(path)
+    box.press("Enter")
+    card = page.get_by_role("button", name="Explain")
+    card.first.wait_for(timeout=120_000)  # the three plain pictures are mistakes of the model
+    wait_for_run(page)
+    card.first.click()
+    page.get_by_role("heading", name="Explain").first.wait_for(timeout=60_000)
+    wait_for_run(page)
+    page.wait_for_timeout(500)
+    wait_for_run(page)
+    assert sidebar.get_by_role("combobox", name="Image set").input_value() == SERVER_SET, screenshot(
+        page, "card_explain_lost_set"
+    )
+    assert box.input_value() == path
+    assert page.get_by_role("combobox", name="Image", exact=True).input_value().startswith("pic")
+    assert page.get_by_role("combobox", name="Regions").input_value() == "Square grid"
+    assert not page.get_by_text("is not in the image set").count()
+
+    # The same from a link that carries the set (a new session).
+    other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    other.goto(f"{server_url}/Find_errors?set=server:{path}")
+    wait_for_run(other)
+    other.get_by_role("button", name="Explain").first.wait_for(timeout=120_000)
+    wait_for_run(other)
+    other.get_by_role("button", name="Explain").first.click()
+    other.get_by_role("heading", name="Explain").first.wait_for(timeout=60_000)
+    wait_for_run(other)
+    other.wait_for_timeout(500)
+    wait_for_run(other)
+    assert other.get_by_role("combobox", name="Image", exact=True).input_value().startswith("pic"), screenshot(
+        other, "card_explain_link_lost_set"
+    )
+    assert not other.get_by_text("is not in the image set").count()
+    other.context.close()
+    ctx.close()
