@@ -25,12 +25,8 @@ def _small_set(data_root) -> str:
     return "urlset/labels.txt"
 
 
-def test_a_reload_and_a_copied_link_keep_the_image_set(browser, server_url, server_cache):
-    path = _small_set(server_cache / "data")
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-    page = ctx.new_page()
-    page.goto(f"{server_url}/Explain")
-    wait_for_run(page)
+def _choose_server_set(page, path: str):
+    """Choose "a folder, list or CSV on the server" in the sidebar and type ``path``; returns the path box."""
     sidebar = page.locator("[data-testid='stSidebar']")
     sidebar.get_by_role("combobox", name="Image set").click()
     page.get_by_role("option", name=SERVER_SET).click()
@@ -38,6 +34,17 @@ def test_a_reload_and_a_copied_link_keep_the_image_set(browser, server_url, serv
     box = sidebar.locator(".st-key-set_path input")
     box.fill(path)
     box.press("Enter")
+    return box
+
+
+def test_a_reload_and_a_copied_link_keep_the_image_set(browser, server_url, server_cache):
+    path = _small_set(server_cache / "data")
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{server_url}/Explain")
+    wait_for_run(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    box = _choose_server_set(page, path)
     wait_for_run(page)
     page.wait_for_function("() => decodeURIComponent(location.search).includes('set=server:')", timeout=30_000)
     assert f"set=server:{path}" in unquote(page.url)
@@ -77,12 +84,7 @@ def test_explain_on_a_gallery_card_keeps_the_set_and_the_page_choices(browser, s
     sidebar.get_by_test_id("stPageLink-NavLink").filter(has_text="Find errors").click()
     page.wait_for_timeout(500)
     wait_for_run(page)
-    sidebar.get_by_role("combobox", name="Image set").click()
-    page.get_by_role("option", name=SERVER_SET).click()
-    wait_for_run(page)
-    box = sidebar.locator(".st-key-set_path input")
-    box.fill(path)
-    box.press("Enter")
+    box = _choose_server_set(page, path)
     card = page.get_by_role("button", name="Explain")
     card.first.wait_for(timeout=120_000)  # the three plain pictures are mistakes of the model
     wait_for_run(page)
