@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,18 +81,21 @@ def picker_options(ctx: Context, scan, query: str, limit: int | None = None) -> 
     needle = query.strip().lower()
     scan_id = (scan.created, scan.model_id, scan.weights_hash, len(scan.rows)) if scan else None
     key = (ctx.set_key, ctx.model_key, scan_id, needle, limit)
-    found = _PICKED.get(key)
+    with _PICKED_LOCK:  # sessions run on their own threads
+        found = _PICKED.get(key)
+        if found is not None:
+            _PICKED.move_to_end(key)
     if found is None:
-        found = _picker_options(ctx, scan, needle, limit)
-        _PICKED[key] = found
-        while len(_PICKED) > 64:
-            _PICKED.popitem(last=False)
-    else:
-        _PICKED.move_to_end(key)
+        found = _picker_options(ctx, scan, needle, limit)  # outside the lock: others need not wait
+        with _PICKED_LOCK:
+            _PICKED[key] = found
+            while len(_PICKED) > 64:
+                _PICKED.popitem(last=False)
     return list(found[0]), found[1]
 
 
 _PICKED: OrderedDict[tuple, tuple[tuple[str, ...], int]] = OrderedDict()  # see picker_options
+_PICKED_LOCK = threading.Lock()
 
 
 def _picker_options(ctx: Context, scan, needle: str, limit: int) -> tuple[tuple[str, ...], int]:
