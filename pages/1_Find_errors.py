@@ -17,6 +17,7 @@ AUTO_SCAN_LIMIT = 1000
 PAGE_SIZE = 24
 CONFUSION_ROWS = 500  # rows of the confusion table sent to the browser (a 50,000-image set has thousands)
 ANY = -1  # not None: a None option shows as an empty selectbox
+EXPLAIN_PARAMS = ("image", "run", "step", "hidden", "shown", "view", "playlist")  # not this page's
 
 
 def _add_uploads(names) -> None:
@@ -70,6 +71,8 @@ def _uploads_panel(names) -> None:
 
 def main() -> None:
     st.title("Find errors")
+    for name in EXPLAIN_PARAMS:  # browser Back from Explain brings its parameters along
+        st.query_params.pop(name, None)
     ctx = sidebar.context()
     clf = ctx.require_model()
     names = clf.class_names
@@ -201,7 +204,10 @@ def _sync_confusion(table_key: str, conf) -> None:
     run of the section (a selection no callback saw, e.g. set by a test, is applied the same way).
     """
     event = st.session_state.get(table_key)
-    rows = event["selection"]["rows"] if event else []
+    if event is None:  # no table state (back from another page): the kept boxes say what is filtered
+        st.session_state.pop("_confusion_applied", None)
+        return
+    rows = event["selection"]["rows"]
     row = rows[0] if rows and rows[0] < len(conf) else None
     applied = st.session_state.get("_confusion_applied")
     if row is None:
@@ -258,17 +264,23 @@ def _mistakes_section(result: ScanResult, image_set, clf) -> None:
             "True class",
             [ANY] + index["true"],
             key="filter_true",
+            persist_state="session",
             format_func=lambda i: "any" if i == ANY else names[i],
         )
         pred_filter = f2.selectbox(
             "Predicted class",
             [ANY] + index["pred"],
             key="filter_pred",
+            persist_state="session",
             format_func=lambda i: "any" if i == ANY else names[i],
         )
         true_filter = None if true_filter == ANY else true_filter
         pred_filter = None if pred_filter == ANY else pred_filter
-        query = st.text_input("Search class names", key="filter_query", placeholder="e.g. cat").strip().lower()
+        query = (
+            st.text_input("Search class names", key="filter_query", placeholder="e.g. cat", persist_state="session")
+            .strip()
+            .lower()
+        )
 
     lower = index["lower"]
     shown = [
@@ -286,7 +298,7 @@ def _gallery(shown, image_set, clf) -> None:
     pages = max(1, -(-len(shown) // PAGE_SIZE))
     if st.session_state.get("gallery_page", 1) > pages:  # a filter left fewer pages
         st.session_state.pop("gallery_page")
-    page_no = st.number_input("Page", 1, pages, key="gallery_page") if pages > 1 else 1
+    page_no = st.number_input("Page", 1, pages, key="gallery_page", persist_state="session") if pages > 1 else 1
     cols = st.columns(4)
     page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
     page_items = [image_set.item(row.key) for row in page_rows]
@@ -310,7 +322,7 @@ def _gallery(shown, image_set, clf) -> None:
             ):
                 state.put("item_key", row.key)
                 state.put("run_key", None)
-                st.switch_page(page.EXPLAIN_PAGE, query_params={"image": row.key})
+                st.switch_page(page.EXPLAIN_PAGE, query_params=sidebar.with_set({"image": row.key}))
     # The next page's thumbnails are decoded while the user looks at this one (started last, so
     # the decoding threads do not slow down this run).
     following = [image_set.item(r.key) for r in shown[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE]]

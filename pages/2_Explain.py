@@ -98,7 +98,7 @@ def main() -> None:
         page.EXPLAIN_PAGE,
         label="Presenter view",
         icon=":material/slideshow:",
-        query_params={"run": run_key, "view": presenter.PRESENT},
+        query_params=sidebar.with_set({"run": run_key, "view": presenter.PRESENT}),
         help="Only the image and the curve, full screen, at the photo's resolution; ← → step, space plays, "
         "PageUp/PageDown go through the saved runs.",
     )

@@ -161,7 +161,7 @@ def main() -> None:
             page.EXPLAIN_PAGE,
             label="Present these runs",
             icon=":material/slideshow:",
-            query_params={"run": rows[0]["key"], "view": "present", "playlist": playlist},
+            query_params=sidebar.with_set({"run": rows[0]["key"], "view": "present", "playlist": playlist}),
             help="The presenter view of the first run; PageUp/PageDown go through the runs of this page.",
         )
         return
@@ -171,12 +171,12 @@ def main() -> None:
         page.EXPLAIN_PAGE,
         label="Present",
         icon=":material/slideshow:",
-        query_params={"run": row["key"], "view": "present", "playlist": playlist},
+        query_params=sidebar.with_set({"run": row["key"], "view": "present", "playlist": playlist}),
     )
     if c1.button("Open", type="primary", icon=":material/open_in_new:"):
         state.put("run_key", row["key"])
         state.put("step_run", None)
-        st.switch_page(page.EXPLAIN_PAGE, query_params={"run": row["key"]})
+        st.switch_page(page.EXPLAIN_PAGE, query_params=sidebar.with_set({"run": row["key"]}))
     if public.on():  # a public demo is read-only: every visitor sees the same saved runs
         c2.caption("Read-only demo")
     elif c2.button("Delete…", icon=":material/delete:", key="delete_run"):

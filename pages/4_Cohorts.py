@@ -230,7 +230,7 @@ def _gallery(outcomes: list[ImageOutcome], names, root: str) -> None:
                     page.EXPLAIN_PAGE,
                     label="Open in Explain",
                     icon=":material/open_in_new:",
-                    query_params={"run": o.run_key},
+                    query_params=sidebar.with_set({"run": o.run_key}),
                 )
 
 

@@ -7,13 +7,15 @@ the viewer stops, which reruns only the step fragment. The URL carries the run a
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pandas as pd
 import streamlit as st
 
 from explainer import export, figures, slides, steps, whatif
 from explainer.explanation import Explanation
 from explainer.models import Classifier
-from ui import components, explain_compare, explain_partitions, player, resources, state
+from ui import components, explain_compare, explain_partitions, player, resources, sidebar, state
 from ui.text import md, safe_filename
 
 STEP_KEY = "step"
@@ -70,6 +72,7 @@ def _step_body(exp: Explanation, key: str, clf: Classifier | None = None) -> Non
     link = share_params(key, step, hidden)
     if st.query_params.get(SHOWN_PARAM) is not None:  # the what-if subset rides along
         link[SHOWN_PARAM] = st.query_params[SHOWN_PARAM]
+    link = sidebar.with_set(link)  # and the image set, so a reload keeps it
     if dict(st.query_params) != link:
         st.query_params.from_dict(link)  # one URL update, not two
 
@@ -91,7 +94,7 @@ def _step_body(exp: Explanation, key: str, clf: Classifier | None = None) -> Non
     explain_compare.step_row(exp, clf, step, hidden)  # every compared method at the same step
     url = (st.context.url or "").split("?")[0]
     st.caption("Share this view:")
-    st.code(f"{url}?" + "&".join(f"{k}={v}" for k, v in link.items()), language=None)
+    st.code(f"{url}?" + urlencode(link, safe=":/."), language=None)  # a set's path may hold any character
 
 
 def share_params(key: str, step: int, hidden: str) -> dict[str, str]:

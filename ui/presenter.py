@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explainer.store import RunStore, is_run_key
-from ui import explain_result, page, player, resources
+from ui import explain_result, page, player, resources, sidebar
 from ui.text import md
 
 VIEW_PARAM, PRESENT = "view", "present"
@@ -50,7 +50,7 @@ def link_params(key: str, step: int | None = None) -> dict[str, str]:
         params["step"] = str(step)
     if st.query_params.get(PLAYLIST_PARAM):
         params[PLAYLIST_PARAM] = st.query_params[PLAYLIST_PARAM]
-    return params
+    return sidebar.with_set(params)
 
 
 def show(runs: RunStore, key: str) -> None:
@@ -88,5 +88,5 @@ def show(runs: RunStore, key: str) -> None:
         page.EXPLAIN_PAGE,
         label="Leave the presenter view",
         icon=":material/close_fullscreen:",
-        query_params={"run": key, "step": str(step)},
+        query_params=sidebar.with_set({"run": key, "step": str(step)}),
     )

@@ -141,6 +141,14 @@ def runtime_choice() -> RuntimeOptions:
 SET_PARAM = "set"  # ?set=demo | uploads | server:<path under the data root>
 
 
+def with_set(params: dict[str, str]) -> dict[str, str]:
+    """``params`` plus the URL's image set (``?set=``), for every link or URL rewrite a page
+    makes (a run's step, the presenter view, Open in Explain): a reload or a copied link then
+    keeps the set (without it, the sidebar fell back to the demo set)."""
+    value = st.query_params.get(SET_PARAM)
+    return {**params, SET_PARAM: value} if value is not None and SET_PARAM not in params else dict(params)
+
+
 def encode_set(choice: SetChoice) -> str:
     """The ``?set=`` value of a set choice."""
     return f"server:{choice.path}" if choice.kind == "server" else choice.kind
@@ -242,14 +250,9 @@ SIDEBAR_PREFIXES = ("model_", "runtime_")  # the sidebar's generated forms (form
 
 
 def _keep_choices() -> None:
-    """Write the sidebar's choices back before its widgets are drawn. A page switch from a
-    button (``st.switch_page``: a gallery card's Explain, Saved runs' Open) ends the run before
-    Streamlit carries the widgets' values over, and the next page drew them at their defaults:
-    a chosen image set or model fell back to the demo and the built-in model (the same write in
-    the run before the widgets exist makes them adopt it; it changes no value)."""
-    for key in list(st.session_state.keys()):
-        if key in (MODEL_KEY, SET_KIND_KEY, SET_PATH_KEY) or key.startswith(SIDEBAR_PREFIXES):
-            st.session_state[key] = st.session_state[key]
+    """The sidebar's choices survive a page switch from a button (see :func:`state.keep_widgets`)."""
+    mine = (MODEL_KEY, SET_KIND_KEY, SET_PATH_KEY)
+    state.keep_widgets([k for k in st.session_state if k in mine or k.startswith(SIDEBAR_PREFIXES)])
 
 
 def context() -> Context:

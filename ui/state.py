@@ -1,8 +1,9 @@
 """Session data that is not a widget's value: this session's uploads, chosen image, jobs, run.
 
 Widget values (the sidebar's model and image set, the Explain page's settings) keep themselves
-across page switches with ``persist_state="session"``; what is here is set by code (a button on
-one page choosing the image of another, the key of a running job) and read by several pages.
+across page switches with ``persist_state="session"`` (plus :func:`keep_widgets` for widgets drawn
+on a page that switches pages from a button); what is here is set by code (a button on one page
+choosing the image of another, the key of a running job) and read by several pages.
 """
 
 from __future__ import annotations
@@ -47,3 +48,16 @@ def get(key: str) -> Any:
 
 def put(key: str, value: Any) -> None:
     st.session_state[key] = value
+
+
+def keep_widgets(keys) -> None:
+    """Write these widgets' values back into session state before the widgets are drawn.
+
+    A page switch from a button (``st.switch_page``: a gallery card's Explain, Saved runs' Open)
+    ends the run before Streamlit carries the values of the widgets drawn in it over, and they
+    came back at their defaults when drawn again on the next page (the sidebar's image set fell
+    back to the demo). The same write in the next run, before the widgets exist, makes them adopt it;
+    it changes no value. Only for widgets that accept a session-state value (not buttons)."""
+    for key in list(keys):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]

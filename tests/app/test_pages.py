@@ -102,6 +102,12 @@ def test_confusion_click_and_filters_narrow_the_gallery():
     assert len([b for b in at.button if b.label == "Explain"]) == total
     assert (at.selectbox(key="filter_true").value, at.selectbox(key="filter_pred").value) == (-1, -1)
     click_confusion_row(at, 0)
+    pair = (at.selectbox(key="filter_true").value, at.selectbox(key="filter_pred").value)
+    # Back from another page the table has no selection state: the kept boxes still filter.
+    del at.session_state[f"confusions_{at.session_state['_confusions_gen']}"]
+    at.run()
+    assert (at.selectbox(key="filter_true").value, at.selectbox(key="filter_pred").value) == pair != (-1, -1)
+    assert len([b for b in at.button if b.label == "Explain"]) == 1
     at.text_input(key="filter_query").input("zzzz-no-such-class").run()
     assert len([b for b in at.button if b.label == "Explain"]) == 0
 

@@ -12,6 +12,7 @@ from ui import resources
 
 RUNS = "pages/3_Runs.py"
 ERRORS = "pages/1_Find_errors.py"
+EXPLAIN = "pages/2_Explain.py"
 
 
 def _many_runs(tiny_exp, count: int) -> None:
@@ -47,7 +48,7 @@ def test_runs_page_pages_and_filters_through_the_index(tiny_exp):
     assert not at.dataframe and any("No saved run matches" in i.value for i in at.info)
 
 
-def _list_set(tmp_path, count: int) -> str:
+def _list_set(tmp_path, count: int, side: int = 8) -> str:
     """A label list of ``count`` small generated images under the data root (tmp_path)."""
     import numpy as np
     from PIL import Image
@@ -56,7 +57,7 @@ def _list_set(tmp_path, count: int) -> str:
     folder.mkdir()
     lines = []
     for i in range(count):
-        Image.fromarray(np.full((8, 8, 3), 3 * i % 256, np.uint8)).save(folder / f"img{i:03d}.png")
+        Image.fromarray(np.full((side, side, 3), 3 * i % 256, np.uint8)).save(folder / f"img{i:03d}.png")
         lines.append(f"img{i:03d}.png {i % 3}")
     (folder / "labels.txt").write_text("\n".join(lines) + "\n")
     return "many/labels.txt"
@@ -120,3 +121,20 @@ def test_the_data_root_listing_stops_at_its_limit_without_listing_everything(tmp
     assert listed == ["a", "b", "list.txt", "a/sub0", "a/sub1", "a/sub2", "b/sub0", "b/sub1", "b/sub2"]
     assert sidebar._candidates(str(tmp_path), 5) == listed[:5]
     assert sidebar._candidates(str(tmp_path / "missing"), 5) == []
+
+
+def test_a_run_on_a_linked_set_keeps_the_set_in_the_url(tmp_path, monkeypatch):
+    """The step player rewrites the URL for its share link; the image set rides along, so a
+    reload of a run's page still has the set in the sidebar."""
+    from test_pages import run_small_explanation
+
+    monkeypatch.setenv("LIMA_DATA_ROOT", str(tmp_path))
+    path = _list_set(tmp_path, 3, side=32)
+    at = new_app()
+    at.query_params["set"] = f"server:{path}"
+    at.run()
+    at.switch_page(EXPLAIN).run()
+    run_small_explanation(at)
+    assert at.query_params["run"] and at.query_params["step"]
+    assert at.query_params["set"] == f"server:{path}"
+    assert f"set=server:{path}" in next(c.value for c in at.code if "run=" in c.value)  # the share link too

@@ -88,6 +88,11 @@ def test_explain_on_a_gallery_card_keeps_the_set_and_the_page_choices(browser, s
     card = page.get_by_role("button", name="Explain")
     card.first.wait_for(timeout=120_000)  # the three plain pictures are mistakes of the model
     wait_for_run(page)
+    query = page.locator(".st-key-filter_query input")
+    query.fill("tench")  # pic0's true class: one card left
+    query.press("Enter")
+    wait_for_run(page)
+    page.get_by_text("Misclassified, most confidently wrong first (1)").wait_for(timeout=30_000)
     card.first.click()
     page.get_by_role("heading", name="Explain").first.wait_for(timeout=60_000)
     wait_for_run(page)
@@ -100,6 +105,24 @@ def test_explain_on_a_gallery_card_keeps_the_set_and_the_page_choices(browser, s
     assert page.get_by_role("combobox", name="Image", exact=True).input_value().startswith("pic")
     assert page.get_by_role("combobox", name="Regions").input_value() == "Square grid"
     assert not page.get_by_text("is not in the image set").count()
+    # Back to Find errors (the browser's Back): the search is kept, Explain's parameters are not.
+    page.go_back()
+    page.get_by_role("heading", name="Find errors").first.wait_for(timeout=60_000)
+    wait_for_run(page)
+    page.wait_for_timeout(500)
+    wait_for_run(page)
+    assert query.input_value() == "tench", screenshot(page, "find_errors_lost_search")
+    assert "image=" not in page.url
+    # And by the sidebar's link from Explain.
+    page.get_by_role("button", name="Explain").first.click()
+    page.get_by_role("heading", name="Explain").first.wait_for(timeout=60_000)
+    wait_for_run(page)
+    sidebar.get_by_test_id("stPageLink-NavLink").filter(has_text="Find errors").click()
+    page.get_by_role("heading", name="Find errors").first.wait_for(timeout=60_000)
+    wait_for_run(page)
+    page.wait_for_timeout(500)
+    wait_for_run(page)
+    assert query.input_value() == "tench", screenshot(page, "find_errors_lost_search_link")
 
     # The same from a link that carries the set (a new session).
     other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
