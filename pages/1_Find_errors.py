@@ -288,7 +288,9 @@ def _mistakes_section(result: ScanResult, image_set, clf) -> None:
         for r in result.mistakes(true_filter, pred_filter)
         if not query or query in lower[r.label] or query in lower[r.pred]
     ]
-    _gallery(shown, image_set, clf)
+    # Its own fragment inside this one: a page change reruns (and sends to the browser) only the
+    # gallery, not the confusion table and the filters.
+    st.fragment(_gallery)(shown, image_set, clf)
 
 
 def _gallery(shown, image_set, clf) -> None:
@@ -306,13 +308,7 @@ def _gallery(shown, image_set, clf) -> None:
     by_key = {it.key: thumb for it, thumb in zip([it for it in page_items if it is not None], thumbs)}
     for i, (row, item) in enumerate(zip(page_rows, page_items)):
         with cols[i % 4].container(border=True):
-            if item is not None and by_key.get(item.key) is not None:
-                st.image(by_key[item.key], width="stretch")
-            st.markdown(  # one element, not two: 24 fewer for the browser to draw on every page
-                f"**{md(row.name)}**  \n"
-                f":blue[true] {md(names[row.label])} · {row.p_label:.2f}  \n"
-                f":orange[predicted] {md(names[row.pred])} · {row.p_pred:.2f}"
-            )
+            st.html(components.card_html(by_key.get(item.key) if item is not None else None, row, names))
             if st.button(
                 "Explain",
                 key=f"explain_{row.key}",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,10 +195,42 @@ def forget_explanation() -> None:
     _explanation.clear()
 
 
-@st.cache_resource(max_entries=4, show_spinner="Measuring this model's speed…")
-def throughput(model_key: str, _clf: Classifier) -> float:
-    """Images per second of the classifier at its batch size on this device (about 1 s)."""
-    return measure_throughput(_clf, seconds=1.0, min_batches=2)
+# Throughput measurements, one per model key, made on a background thread as soon as a model is
+# loaded (the sidebar starts it), so the first page that needs a cost estimate (Explain's
+# preview, a scan's estimate) finds it ready instead of waiting 1-3 s for it.
+_SPEED_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-speed")
+_SPEEDS: dict[str, Future[float]] = {}
+_SPEEDS_LOCK = threading.Lock()
+_SPEEDS_KEPT = 4  # models whose speed is kept (as many as the model cache holds, and one more)
+
+
+def measure_speed_ahead(model_key: str, clf: Classifier) -> Future[float]:
+    """Start measuring the classifier's throughput in the background, once per model key;
+    returns the measurement (a future). A failed measurement is forgotten when it is read, so
+    the next need measures again."""
+    with _SPEEDS_LOCK:
+        future = _SPEEDS.get(model_key)
+        if future is None:
+            while len(_SPEEDS) >= _SPEEDS_KEPT:  # the oldest goes (dicts keep insertion order)
+                _SPEEDS.pop(next(iter(_SPEEDS)))
+            future = _SPEEDS[model_key] = _SPEED_POOL.submit(measure_throughput, clf, seconds=1.0, min_batches=2)
+        return future
+
+
+def throughput(model_key: str, clf: Classifier) -> float:
+    """Images per second of the classifier at its batch size on this device (measured once, in
+    about 1 s; waits for the measurement when it is not finished yet)."""
+    future = measure_speed_ahead(model_key, clf)
+    try:
+        if future.done():
+            return future.result()
+        with st.spinner("Measuring this model's speed…"):
+            return future.result()
+    except Exception:
+        with _SPEEDS_LOCK:
+            if _SPEEDS.get(model_key) is future:
+                del _SPEEDS[model_key]
+        raise
 
 
 _RATES: dict[str, float] = {}

@@ -284,6 +284,7 @@ def context() -> Context:
         st.caption(f"Device: **{md(resources.device_name())}**")
         if ctx.clf is not None:
             st.caption(f"Runs with: {md(runs_with(ctx.clf))}")
+            resources.measure_speed_ahead(ctx.model_key, ctx.clf)  # ready before a page asks for it
         public.banner()
         _running_jobs()
     return ctx
