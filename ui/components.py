@@ -107,45 +107,6 @@ def stop_waiting(session_key: str) -> None:
         )
 
 
-def card_html(thumbnail: bytes | None, row, names: Sequence[str]) -> str:
-    """A gallery card's picture and text as one HTML element: the thumbnail (JPEG bytes, inlined
-    as a data URI; None for an unreadable image), the file name, and the true and predicted
-    classes with their probabilities. ``row`` is a scan row (``name``, ``label``, ``pred``,
-    ``p_label``, ``p_pred``). Names are HTML-escaped (they come from user files).
-
-    One element instead of an image and a Markdown block: the browser draws a page of 24 cards
-    about 70 ms sooner (no Markdown parsing, no image element per card, no media request per
-    thumbnail; measured in ``scripts/bench_find_errors.py``). A card whose HTML was sent before
-    is not sent again (Streamlit sends a large message's hash when the browser holds it).
-    """
-    import base64
-    import html
-
-    picture = (
-        f'<img src="data:image/jpeg;base64,{base64.b64encode(thumbnail).decode()}" alt="{html.escape(row.name)}" '
-        'style="width:100%;aspect-ratio:1;object-fit:cover;border-radius:0.5rem;display:block">'
-        if thumbnail
-        else '<div style="aspect-ratio:1;display:flex;align-items:center;justify-content:center;opacity:0.6">'
-        "image unreadable</div>"
-    )
-    return (
-        _CARD_STYLE + f'<div class="lima-card">{picture}'
-        '<div style="margin-top:0.5rem;line-height:1.5;overflow-wrap:anywhere">'
-        f"<strong>{html.escape(row.name)}</strong><br>"
-        f'<span class="lima-true">true</span> {html.escape(names[row.label])} · {row.p_label:.2f}<br>'
-        f'<span class="lima-pred">predicted</span> {html.escape(names[row.pred])} · {row.p_pred:.2f}'
-        "</div></div>"
-    )
-
-
-# Streamlit's own blue and orange text colours (what :blue[] and :orange[] draw), for the light
-# and the dark theme: the app follows the browser's preference (.streamlit/config.toml).
-_CARD_STYLE = (
-    "<style>.lima-true{color:#244FB4}.lima-pred{color:#9B4519}"
-    "@media (prefers-color-scheme: dark){.lima-true{color:#85B8F8}.lima-pred{color:#F2A56D}}</style>"
-)
-
-
 def class_label(names: Sequence[str], index: int) -> str:
     return f"{names[index]} ({index})"
 
