@@ -116,15 +116,20 @@ class _SlowStore(RunStore):
 
     def __init__(self, root, fail_on: str | None = None):
         super().__init__(root)
-        self.fail_on, self.lock = fail_on, threading.Lock()
+        self.fail_on, self.lock = fail_on, threading.Condition()
         self.now = self.most = 0
 
     def save(self, exp, key):
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
+            self.lock.notify_all()
+            # Hold the first save until a second one runs beside it, however slowly the next
+            # image is computed (a busy machine): only a driver that saves one run at a time
+            # never starts one, and then this gives up after 10 s and the test fails.
+            self.lock.wait_for(lambda: self.most > 1, timeout=10)
         try:
-            time.sleep(0.15)
+            time.sleep(0.05)
             if self.fail_on and exp.source.get("name") == self.fail_on:
                 raise OSError("No space left on device")
             return super().save(exp, key)
