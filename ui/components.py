@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import streamlit as st
@@ -31,6 +32,30 @@ def progress_text(job: Job) -> str:
     return f"{md(job.label)}: {md(p.describe())} · {format_seconds(p.eta_s)} left"
 
 
+# The jobs whose progress this page run shows in a panel (each session's script runs on its own
+# thread; ui.page.render starts the set afresh for every page run). The sidebar leaves them out.
+_PAGE = threading.local()
+
+# Seconds between two polls of a running job. Each poll makes the browser draw the page again
+# (~0.15 s of a core for the Explain page on this 2-core machine): polled twice a second (and
+# the sidebar once), Chromium took 9 core-seconds of a 17 s demo explanation next to the search
+# (README, "Speed"). Once a second still moves the bar, at a third of the cost.
+POLL_S = 1.0
+
+
+def start_page() -> None:
+    """A page run starts: no job panel drawn yet."""
+    _PAGE.panels = set()
+
+
+def panels_on_page() -> set[str]:
+    """Keys of the jobs that this page run shows in a progress panel so far."""
+    panels = getattr(_PAGE, "panels", None)
+    if panels is None:
+        panels = _PAGE.panels = set()
+    return panels
+
+
 def job_panel(session_key: str) -> Job | None:
     """While this session's job ``session_key`` is active, poll it in a fragment (progress bar
     and Cancel); when it ends, trigger one full rerun so the page can use the result.
@@ -41,8 +66,9 @@ def job_panel(session_key: str) -> Job | None:
     job = manager.get(state.get(session_key))
     if job is None or not job.active:
         return job
+    panels_on_page().add(job.key)
 
-    @st.fragment(run_every=0.5)
+    @st.fragment(run_every=POLL_S)
     def _poll() -> None:
         current = manager.get(state.get(session_key))
         if current is None or not current.active:

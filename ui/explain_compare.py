@@ -105,7 +105,9 @@ def _jobs_panel() -> bool:
             st.error(f"{md(job.label)} failed: {md_message(job.error)}")
         return False
 
-    @st.fragment(run_every=0.5)
+    components.panels_on_page().update(j.key for j in jobs if j is not None and j.active)
+
+    @st.fragment(run_every=components.POLL_S)
     def poll() -> None:
         current = [manager.get(k) for k in st.session_state.get("compare_jobs", [])]
         if not any(j is not None and j.active for j in current):

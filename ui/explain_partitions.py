@@ -15,7 +15,7 @@ from explainer.errors import LimaError
 from explainer.explanation import Explanation
 from explainer.models import Classifier
 from explainer.search import iter_search
-from ui import explain_compare, public, resources, state
+from ui import components, explain_compare, public, resources, state
 from ui.text import md, md_message
 
 LABELS = [label for label, _, _ in agreement.PARTITIONS]
@@ -62,7 +62,7 @@ def _start(exp: Explanation, clf: Classifier, missing: list) -> None:
     state.put("partition_jobs", tuple(keys))
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=components.POLL_S)
 def _progress() -> None:
     manager = resources.job_manager()
     jobs = [manager.get(k) for k in state.get("partition_jobs") or ()]
@@ -95,6 +95,7 @@ def partitions_section(exp: Explanation, key: str, clf: Classifier | None) -> No
     if st.session_state.get("_partition_refusal"):
         st.warning(md_message(st.session_state.pop("_partition_refusal")), icon=":material/public:")
     if state.get("partition_jobs"):
+        components.panels_on_page().update(state.get("partition_jobs"))  # the sidebar leaves them out
         _progress()
     elif missing:
         passes = sum(int(run[4].max()) + 1 for run in missing)

@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from explainer.errors import LimaError
-from ui import state
+from ui import components, sidebar, state
 from ui.text import md_message
 
 APP_TITLE = "LiMA Lens"
@@ -92,5 +92,7 @@ def boundary(what: str = "This page") -> Iterator[None]:
 def render(title: str, body: Callable[[], None]) -> None:
     """A page: set-up, then ``body`` inside the error boundary."""
     setup(title)
+    components.start_page()
     with boundary(f"The {title} page"):
         body()
+        sidebar.running_jobs()  # now that the page's own progress panels are known

@@ -9,6 +9,7 @@ the chosen model source's options (``explainer.models``).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from explainer.backends import RuntimeOptions, runs_with
 from explainer.data import ImageSet
 from explainer.errors import LimaError
 from explainer.models import Classifier, list_sources
-from ui import forms, public, resources, state
+from ui import components, forms, public, resources, state
 from ui.resources import ModelChoice, SetChoice
 from ui.text import md, md_message, shorten
 
@@ -290,17 +291,34 @@ def context() -> Context:
     return ctx
 
 
+_SLOT = threading.local()  # this run's place for what runs now (each session's script has its own thread)
+
+
 def _running_jobs() -> None:
-    """What runs now, refreshed every second while anything runs (in step with the pages'
-    progress bars, which poll twice a second)."""
+    """Keep the place, at the foot of the sidebar, where :func:`running_jobs` says what runs now
+    once the page has drawn (it then knows which jobs the page shows itself)."""
+    _SLOT.slot = st.empty()
+
+
+def running_jobs() -> None:
+    """What runs now, in the place the sidebar kept: the jobs that this page's own progress
+    panels do not show (a scan started on Find errors while on Explain, another session's run),
+    refreshed every second while any runs. A job the page shows is left out: its panel polls it
+    already, and every poll makes the browser draw the page again. Called by ``ui.page.render``
+    after the page."""
+    slot, _SLOT.slot = getattr(_SLOT, "slot", None), None
+    if slot is None:
+        return
     manager = resources.job_manager()
-    if not manager.active():
+    shown = set(components.panels_on_page())
+    if all(job.key in shown for job in manager.active()):
         return
 
-    @st.fragment(run_every=1.0)
+    @st.fragment(run_every=components.POLL_S)
     def _live() -> None:
-        active = manager.active()
-        if active:
-            st.caption("Running now: " + "; ".join(f"{md(j.label)} ({100 * j.fraction:.0f} %)" for j in active))
+        others = [j for j in manager.active() if j.key not in shown]
+        if others:
+            st.caption("Running now: " + "; ".join(f"{md(j.label)} ({100 * j.fraction:.0f} %)" for j in others))
 
-    _live()
+    with slot.container():
+        _live()
