@@ -10,6 +10,8 @@ the chosen model source's options (``explainer.models``).
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,13 +70,43 @@ class Context:
         return self.image_set
 
 
+CANDIDATES_TTL_S = 30.0  # how old a listing of the data root may be before it is made again
+_LISTINGS: dict[tuple[str, int], tuple[float, list[str]]] = {}  # (root, limit) -> (made at, listing)
+_LISTINGS_LOCK = threading.Lock()
+_RELISTING: set[tuple[str, int]] = set()
+_LIST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-list-root")
+
+
 def _server_candidates(root: Path, limit: int = 200) -> list[str]:
-    """Folders and list/CSV files up to two levels under the data root, relative to it (listed
-    at most every 30 s: a large data root takes a while, and every rerun draws the sidebar)."""
-    return _candidates(str(root), limit)
+    """Folders and list/CSV files up to two levels under the data root, relative to it. Listed
+    once, then again in the background when the listing is over 30 s old (the old one is shown
+    meanwhile): every full page run draws the sidebar, and listing a large data root took
+    ~0.1 s of each run after the listing had expired."""
+    key = (str(root), limit)
+    with _LISTINGS_LOCK:
+        kept = _LISTINGS.get(key)
+        stale = kept is not None and time.monotonic() - kept[0] > CANDIDATES_TTL_S
+        if stale and key not in _RELISTING:
+            _RELISTING.add(key)
+            _LIST_POOL.submit(_relist, key)
+    if kept is not None:
+        return kept[1]
+    return _relist(key)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
+def _relist(key: tuple[str, int]) -> list[str]:
+    try:
+        listing = _candidates(*key)
+        with _LISTINGS_LOCK:
+            if len(_LISTINGS) >= 16 and key not in _LISTINGS:  # data roots are few; never grows unbounded
+                _LISTINGS.pop(next(iter(_LISTINGS)))
+            _LISTINGS[key] = (time.monotonic(), listing)
+        return listing
+    finally:
+        with _LISTINGS_LOCK:
+            _RELISTING.discard(key)
+
+
 def _candidates(root_text: str, limit: int) -> list[str]:
     root = Path(root_text)
     if not root.is_dir():

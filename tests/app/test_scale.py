@@ -123,6 +123,23 @@ def test_the_data_root_listing_stops_at_its_limit_without_listing_everything(tmp
     assert sidebar._candidates(str(tmp_path / "missing"), 5) == []
 
 
+def test_an_old_data_root_listing_is_shown_while_a_new_one_is_made(tmp_path, monkeypatch):
+    import time
+
+    from ui import sidebar
+
+    (tmp_path / "a").mkdir()
+    assert sidebar._server_candidates(tmp_path) == ["a"]  # the first listing is made at once
+    (tmp_path / "b").mkdir()
+    assert sidebar._server_candidates(tmp_path) == ["a"]  # kept for 30 s
+    monkeypatch.setattr(sidebar, "CANDIDATES_TTL_S", 0.0)
+    assert sidebar._server_candidates(tmp_path) == ["a"]  # expired: still shown, relisted behind
+    deadline = time.time() + 10
+    while sidebar._server_candidates(tmp_path) != ["a", "b"]:
+        assert time.time() < deadline, "the listing was not made again"
+        time.sleep(0.02)
+
+
 def test_a_run_on_a_linked_set_keeps_the_set_in_the_url(tmp_path, monkeypatch):
     """The step player rewrites the URL for its share link; the image set rides along, so a
     reload of a run's page still has the set in the sidebar."""
