@@ -16,7 +16,11 @@ typing into a box before the Enter, for one) is reported beside it:
 * Explain: open the page (the sidebar's link); the image picker: from typing a name to a
   matching option in the open menu.
 
-Usage: python scripts/bench_find_errors.py [--items 50000] [--before /work/main] [--json out.json]
+The filter, a confusion row and opening Explain are sampled ``--repeat`` times (3) per server;
+``--rounds R`` alternates the two code bases R times (each a fresh server and browser).
+
+Usage: python scripts/bench_find_errors.py [--items 50000] [--before /work/main] [--rounds 2]
+       [--repeat 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -207,6 +211,7 @@ def idle(page, timeout_ms: int = 600_000) -> None:
     )
 
 
+REPEAT = 3  # samples of the filter, the confusion row and the Explain page (--repeat)
 # (seconds from the input, seconds from the harness's first action) of every timed run, in order
 TIMINGS: list[tuple[float, float]] = []
 
@@ -289,43 +294,59 @@ def bench(code: Path, work: Path, tag: str, list_path: Path, words: tuple[str, s
             def true_filter():
                 # Opening the menu and moving to an option is the browser's alone (no script
                 # run); the interaction timed is the choice: from Enter to the end of its run.
-                page.locator(".st-key-filter_true").click()
-                page.keyboard.press("ArrowDown")
-                page.keyboard.press("ArrowDown")
-                page.wait_for_timeout(300)
-                return timed_run(page, lambda: page.keyboard.press("Enter"), timeout_ms=120_000)
+                # Each repeat picks another class (the first, second, ... below "any").
+                seconds = []
+                for k in range(1, REPEAT + 1):
+                    page.locator(".st-key-filter_true").click()
+                    for _ in range(k + 1):
+                        page.keyboard.press("ArrowDown")
+                    page.wait_for_timeout(300)
+                    seconds.append(timed_run(page, lambda: page.keyboard.press("Enter"), timeout_ms=120_000))
+                return seconds
 
             step("true-class filter", true_filter, page)
 
             def confusion_row():
+                # A row is drawn on a canvas: click a row's selection marker (the page applies it
+                # as the filter and reruns once more: the first run is timed). Each repeat clicks
+                # the next row, which replaces the selection.
                 grid = page.locator("[data-testid='stDataFrame']").first
-                grid.scroll_into_view_if_needed()
-                grid.hover()  # the grid draws its row markers once the mouse is over it
-                page.wait_for_timeout(300)
-                grid_box = grid.bounding_box()
-                pred_box = page.get_by_role("combobox", name="Predicted class")
-                before = pred_box.input_value()
-                # A row is drawn on a canvas: click the first row's selection marker (the page
-                # applies it as the filter and reruns once more: the first run is timed).
-                seconds = timed_run(
-                    page, lambda: page.mouse.click(grid_box["x"] + 18, grid_box["y"] + 35 + 17), timeout_ms=120_000
-                )
-                page.wait_for_timeout(1500)
-                idle(page)
-                if pred_box.input_value() == before:
-                    raise RuntimeError("the click selected no confusion row (the predicted-class box is unchanged)")
+                seconds = []
+                for row in range(REPEAT):
+                    grid.scroll_into_view_if_needed()
+                    grid.hover()  # the grid draws its row markers once the mouse is over it
+                    page.wait_for_timeout(300)
+                    grid_box = grid.bounding_box()
+                    pred_box = page.get_by_role("combobox", name="Predicted class")
+                    before = pred_box.input_value()
+                    x, y = grid_box["x"] + 18, grid_box["y"] + 35 + 17 + 35 * row
+                    seconds.append(timed_run(page, lambda x=x, y=y: page.mouse.click(x, y), timeout_ms=120_000))
+                    page.wait_for_timeout(1500)
+                    idle(page)
+                    if pred_box.input_value() == before:
+                        raise RuntimeError(
+                            f"the click selected no confusion row ({row}: the predicted-class box is unchanged)"
+                        )
                 return seconds
 
             step("confusion row", confusion_row, page)
 
             def open_explain():
-                # The sidebar's link keeps the session (and so the chosen set) on both code bases.
-                link = sidebar.get_by_test_id("stPageLink-NavLink").filter(has_text="Explain")
-                seconds = timed_run(page, lambda: link.click(), timeout_ms=300_000)
-                page.get_by_role("heading", name="Explain").first.wait_for(timeout=300_000)
-                page.locator(".st-key-_item").wait_for(timeout=300_000)
-                idle(page)
-                page.wait_for_timeout(1000)
+                # The sidebar's link keeps the session (and so the chosen set) on both code bases;
+                # between repeats the sidebar's Find errors link goes back (not timed).
+                seconds = []
+                for k in range(REPEAT):
+                    if k:
+                        sidebar.get_by_test_id("stPageLink-NavLink").filter(has_text="Find errors").click()
+                        page.get_by_role("button", name="Explain").first.wait_for(timeout=300_000)
+                        idle(page)
+                        page.wait_for_timeout(1500)
+                    link = sidebar.get_by_test_id("stPageLink-NavLink").filter(has_text="Explain")
+                    seconds.append(timed_run(page, link.click, timeout_ms=300_000))
+                    page.get_by_role("heading", name="Explain").first.wait_for(timeout=300_000)
+                    page.locator(".st-key-_item").wait_for(timeout=300_000)
+                    idle(page)
+                    page.wait_for_timeout(1000)
                 return seconds
 
             step("open the Explain page", open_explain, page)
@@ -378,12 +399,16 @@ def summary(results: dict) -> dict:
 
 
 def main() -> None:
+    global REPEAT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--before", type=Path, help="another checkout to measure the same way (e.g. /work/main)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="samples of the filter, a confusion row, Explain")
+    parser.add_argument("--rounds", type=int, default=1, help="with --before: alternate the two code bases this often")
     args = parser.parse_args()
+    REPEAT = max(1, args.repeat)
     work = Path(tempfile.mkdtemp(prefix="lima-bench-errors-"))
     try:
         list_path, _ = make_list(work, args.items)
@@ -391,10 +416,18 @@ def main() -> None:
         print(f"search words: class {words[0]!r}, image {words[1]!r}", flush=True)
         report = {"items": args.items, "load_before": os.getloadavg()}
         codes = [("after", ROOT)] + ([("before", args.before)] if args.before else [])
-        for tag, code in codes:
-            print(f"-- {tag}: {code}", flush=True)
-            results = bench(code, work, tag, list_path, words)
+        merged: dict[str, dict] = {tag: {} for tag, _ in codes}
+        for round_no in range(max(1, args.rounds)):  # alternated, so the machine's drift hits both
+            for tag, code in codes:
+                print(f"-- {tag}: {code} (round {round_no + 1})", flush=True)
+                for name, value in bench(code, work, f"{tag}{round_no}", list_path, words).items():
+                    samples = merged[tag].setdefault(name, [])
+                    if value is not None:
+                        samples.extend(value if isinstance(value, list) else [value])
+        for tag, _ in codes:
+            results = {name: (samples or None) for name, samples in merged[tag].items()}
             report[tag] = {"raw": results, "median": summary(results)}
+            print(f"== {tag}: medians", flush=True)
             for name, value in summary(results).items():
                 print(f"{name:55s} {value:8.2f} s", flush=True)
         report["load_after"] = os.getloadavg()
