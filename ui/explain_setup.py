@@ -352,7 +352,8 @@ def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int
     # Follow the prediction (or, when explaining the prediction of a mistake, the true class);
     # for a correct image the engine's default, the runner-up.
     tracked = item.label if target == pred != item.label else default_tracked(probs, target)
-    st.caption(f"Following **{md(names[tracked])}** on the same path.")
+    role = "the prediction" if tracked == pred else "the true class" if tracked == item.label else "the runner-up"
+    st.caption(f"Also charted: **{md(names[tracked])}** ({role}), scored on the same regions in the same order.")
     return int(target), int(tracked)
 
 

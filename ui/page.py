@@ -94,5 +94,7 @@ def render(title: str, body: Callable[[], None]) -> None:
     setup(title)
     components.start_page()
     with boundary(f"The {title} page"):
-        body()
-        sidebar.running_jobs()  # now that the page's own progress panels are known
+        try:
+            body()
+        finally:  # also when the page stopped early (st.stop)
+            sidebar.after_page()  # now that the page's own messages and progress panels are known

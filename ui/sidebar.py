@@ -64,7 +64,11 @@ class Context:
 
     def require_set(self) -> ImageSet:
         if self.image_set is None:
-            st.error(f"The image set could not be opened: {md_message(self.set_error)}")
+            _SLOT.set_problem = None  # the page says it: not the sidebar as well
+            st.error(
+                f"The image set could not be opened: {md_message(self.set_error)} Choose another in the sidebar.",
+                icon=":material/folder_off:",
+            )
             st.stop()
         assert self.image_set is not None
         return self.image_set
@@ -292,6 +296,7 @@ def context() -> Context:
     """Draw the sidebar and load the chosen model and image set."""
     state.init_state()
     _keep_choices()
+    _SLOT.set_problem = None  # this run's: a thread serves one run at a time
     ctx = Context()
     with st.sidebar:
         _navigation()
@@ -313,7 +318,9 @@ def context() -> Context:
                     st.caption(f"{len(ctx.image_set.problems)} entries skipped (see Find errors).")
             except LimaError as exc:
                 ctx.set_error = str(exc)
-                st.warning(md_message(ctx.set_error))
+                # Said once: by the page when it needs the set (Context.require_set), else here,
+                # under the set's box, once the page has drawn (after_page).
+                _SLOT.set_problem = (st.empty(), ctx.set_error)
         st.caption(f"Device: **{md(resources.device_name())}**")
         if ctx.clf is not None:
             st.caption(f"Runs with: {md(runs_with(ctx.clf))}")
@@ -330,6 +337,17 @@ def _running_jobs() -> None:
     """Keep the place, at the foot of the sidebar, where :func:`running_jobs` says what runs now
     once the page has drawn (it then knows which jobs the page shows itself)."""
     _SLOT.slot = st.empty()
+
+
+def after_page() -> None:
+    """What the sidebar says once the page has drawn (called by ``ui.page.render``, also when
+    the page stopped early): why the image set could not be opened, unless the page said it,
+    and what runs now (:func:`running_jobs`)."""
+    problem, _SLOT.set_problem = getattr(_SLOT, "set_problem", None), None
+    if problem is not None:
+        slot, message = problem
+        slot.warning(md_message(message), icon=":material/folder_off:")
+    running_jobs()
 
 
 def running_jobs() -> None:

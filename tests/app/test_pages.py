@@ -139,6 +139,13 @@ def test_explain_button_opens_the_image_on_the_explain_page():
     key = first.key.removeprefix("explain_")
     assert at.session_state["item_key"] == key
     assert at.selectbox(key="_item").value == key
+    # A mistake: the true class is explained by default, and the prediction is charted beside it.
+    assert at.radio(key="target_mode").value == "true"
+    assert any("(the prediction), scored on the same regions" in c.value for c in at.caption)
+    at.switch_page("pages/2_Explain.py")  # AppTest reruns the page it was told (Find errors) otherwise
+    at.radio(key="target_mode").set_value("predicted").run()
+    captions = [c.value for c in at.caption]
+    assert any("(the true class), scored on the same regions" in c for c in captions), captions
 
 
 def run_small_explanation(at, cells: int = 3):

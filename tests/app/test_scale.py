@@ -88,7 +88,24 @@ def test_the_image_set_travels_in_the_url(tmp_path, monkeypatch):
     outside = new_app()
     outside.query_params["set"] = "server:/etc"
     outside.run()
-    assert any("outside the data root" in w.value for w in outside.warning)
+    assert any("outside the data root" in w.value for w in outside.warning)  # Home: the sidebar says why
+
+
+def test_a_set_that_cannot_be_opened_is_explained_once(tmp_path, monkeypatch):
+    """Where the page needs the set, it says why the set could not be opened, and the sidebar
+    does not repeat it; on a page that does not need it (Saved runs), the sidebar says it."""
+    monkeypatch.setenv("LIMA_DATA_ROOT", str(tmp_path))
+    at = new_app()
+    at.query_params["set"] = "server:missing/labels.txt"
+    at.switch_page("pages/1_Find_errors.py").run()
+    assert not at.exception, at.exception
+    said = [e.value for e in [*at.error, *at.warning] if "does not exist" in e.value]
+    assert len(said) == 1 and said[0].startswith("The image set could not be opened"), said
+    assert not [w for w in at.sidebar.warning if "does not exist" in w.value]
+    at.switch_page("pages/3_Runs.py").run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.sidebar.warning if "does not exist" in w.value]
+    assert not [e for e in at.main.error if "does not exist" in e.value]
 
 
 def test_the_explain_picker_searches_every_image_and_lists_a_bounded_menu(tmp_path, monkeypatch):
