@@ -71,6 +71,8 @@ def job_panel(session_key: str) -> Job | None:
     @st.fragment(run_every=POLL_S)
     def _poll() -> None:
         current = manager.get(state.get(session_key))
+        if current is not None and current.active and ends_before_next_poll(current):
+            current.ended.wait(POLL_S)  # its result is shown as it ends, not up to a poll later
         if current is None or not current.active:
             st.rerun()  # hand over to the page (full run)
         st.progress(current.fraction, text=progress_text(current))
@@ -84,6 +86,14 @@ def job_panel(session_key: str) -> Job | None:
 
     _poll()
     return job
+
+
+def ends_before_next_poll(job: Job) -> bool:
+    """Whether a running job expects to end within one poll interval (its progress's ETA): the
+    poll then waits for it, up to :data:`POLL_S`, instead of showing the result up to a second
+    late. (A click on Cancel during that wait is handled when it ends.)"""
+    eta = job.eta_s if job.status == "running" else None
+    return eta is not None and 0 <= eta < POLL_S
 
 
 def finished_job(session_key: str) -> Job | None:

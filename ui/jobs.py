@@ -63,6 +63,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)  # set once it is done, failed or cancelled
     watchers: set[str] = field(default_factory=set)
 
     @property
@@ -173,6 +174,7 @@ class JobManager:
         with self._compute[job.lane]:
             if job.cancel_event.is_set():
                 job.status, job.finished = "cancelled", time.time()
+                job.ended.set()
                 return
             job.status, job.started = "running", time.time()
             try:
@@ -189,6 +191,7 @@ class JobManager:
                 traceback.print_exc()
             finally:
                 job.finished = time.time()
+                job.ended.set()
 
     @staticmethod
     def _iterate(job: Job, items: Iterator[Progress]) -> None:

@@ -180,3 +180,47 @@ def test_one_watchers_release_does_not_stop_a_job_another_waits_for(manager):
     assert manager.release(job, "tab-a") is True  # the last one out stops it
     gate.set()
     wait_for(lambda: job.status == "cancelled")
+
+
+class Timed(Step):
+    """A progress item with an estimate of the seconds left."""
+
+    def __init__(self, i: int, n: int, eta: float | None, result=None):
+        super().__init__(i, n, result)
+        self.eta = eta
+
+    @property
+    def eta_s(self):
+        return self.eta
+
+
+def test_a_job_that_ends_sets_its_ended_event_and_a_poll_can_wait_for_its_last_second(manager):
+    from ui.components import POLL_S, ends_before_next_poll
+
+    gate, last = threading.Event(), threading.Event()
+
+    def make():
+        yield Timed(1, 3, eta=30.0)
+        gate.wait(10)
+        yield Timed(2, 3, eta=POLL_S / 4)
+        last.wait(10)
+        yield Timed(3, 3, eta=0.0, result="r")
+
+    job = manager.submit("t", "search", "T", make)
+    wait_for(lambda: job.progress is not None and job.status == "running")
+    assert not ends_before_next_poll(job) and not job.ended.is_set()  # 30 s left: the poll goes on polling
+    gate.set()
+    wait_for(lambda: job.progress.i == 2)
+    assert ends_before_next_poll(job)  # under one poll left: the poll waits for the end
+    threading.Timer(0.2, last.set).start()
+    assert job.ended.wait(POLL_S) and job.status == "done" and job.result == "r"  # it ends within the wait
+    assert not ends_before_next_poll(job)  # an ended job is not waited for
+    failed = manager.submit("f", "search", "F", lambda: iter([1]))  # not a progress item: it fails
+    lane_free = threading.Event()
+    ahead = manager.submit("a", "scan", "A", gated([], "a", lane_free))
+    cancelled_early = manager.submit("q", "scan", "Q", gated([], "q", lane_free))  # queued behind it
+    cancelled_early.cancel()
+    lane_free.set()
+    for ended in (failed, ahead, cancelled_early):
+        assert ended.ended.wait(10) and not ended.active
+    assert (failed.status, ahead.status, cancelled_early.status) == ("failed", "done", "cancelled")
