@@ -5,6 +5,8 @@
 # and 100 regions in fp32 and bf16 with the orders compared, batch size from free memory,
 # eager vs torch.compile vs CUDA graphs, SAM ViT-B and ViT-H automatic masks by stage).
 # Everything lands in OUT_DIR; a summary is printed at the end.
+# Without a GPU, `python scripts/gpu_bench.py OUT_DIR --smoke` runs the same steps on the CPU at toy
+# sizes (about 90 s here): it checks the script, its numbers mean nothing.
 set -u
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-./gpu_out}}"

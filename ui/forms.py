@@ -31,16 +31,19 @@ def field_widget(
     label = md(f.label) + (f" ({spec.unit})" if spec.unit else "")
     tip = help or spec.help or None
     common = {"key": key, "help": tip, "disabled": disabled, "persist_state": "session"}
+    # A value put in the session before the widget exists (a link's ?model= inputs) wins over the
+    # default; giving both makes Streamlit warn on the page, so the default is left out then.
+    preset = key in st.session_state
     if f.kind == "choice":
         options = ([None] if spec.optional else []) + list(spec.choices)
-        index = options.index(default) if default in options else 0
+        index = options.index(default) if default in options and not preset else 0
         return container.selectbox(label, options, index=index, format_func=f.display, **common)
     if f.kind == "bool":
         return container.toggle(label, value=bool(default), **common)
     if f.kind in ("path", "text"):
         value = container.text_input(
             label,
-            value="" if default is None else str(default),
+            value="" if default is None or preset else str(default),
             placeholder="automatic" if spec.optional else None,
             **common,
         )

@@ -151,6 +151,7 @@ def model_choice() -> ModelChoice:
     # A public demo offers the built-in model only: every other source reads a file or a name
     # that the server would fetch or open on a visitor's say-so.
     sources = {s.name: s for s in list_sources(in_app=True) if not public.on() or s.name == resources.DEFAULT_SOURCE}
+    _model_from_url(sources)
     name = st.selectbox(
         "Model",
         list(sources),
@@ -161,10 +162,78 @@ def model_choice() -> ModelChoice:
     )
     source = sources[name or resources.DEFAULT_SOURCE]
     if not source.inputs.specs():
+        _model_to_url(ModelChoice(source.name))
         return ModelChoice(source.name)
     st.caption(md(source.description))
     inputs = forms.options_form(source.inputs, f"model_{source.name}")
-    return ModelChoice(source.name, inputs.to_dict() if inputs is not None else {"_invalid": True})
+    if inputs is None:
+        return ModelChoice(source.name, {"_invalid": True})
+    _model_to_url(ModelChoice(source.name, inputs.to_dict()))
+    return ModelChoice(source.name, inputs.to_dict())
+
+
+MODEL_PARAM = "model"  # ?model=<source>&model.<input>=<value> (inputs that differ from their defaults)
+MODEL_INPUT = "model."
+
+
+def encode_model(choice: ModelChoice) -> dict[str, str]:
+    """The URL parameters of a model choice: its source, and the inputs that differ from their
+    defaults (``?model=torchvision&model.name=resnet50``)."""
+    source = next(s for s in list_sources() if s.name == choice.source)
+    defaults = source.inputs().to_dict() if source.inputs.specs() else {}
+    params = {MODEL_PARAM: choice.source}
+    for name, value in sorted(choice.inputs.items()):
+        if value is not None and value != defaults.get(name):
+            params[MODEL_INPUT + name] = str(value)
+    return params
+
+
+def _model_params() -> dict[str, str]:
+    return {k: v for k, v in st.query_params.to_dict().items() if k == MODEL_PARAM or k.startswith(MODEL_INPUT)}
+
+
+def _model_from_url(sources: dict) -> None:
+    """A ``?model=`` that this session did not write itself (a link, or a reload) chooses the
+    model and its inputs before the widgets are drawn; one that names no model offered here, or
+    inputs it does not take, gets a warning and the choice stays as it was."""
+    params = _model_params()
+    if MODEL_PARAM not in params or params == st.session_state.get("_model_in_url"):
+        return
+    st.session_state["_model_in_url"] = params
+    source = sources.get(params[MODEL_PARAM])
+    values = {k.removeprefix(MODEL_INPUT): v for k, v in params.items() if k != MODEL_PARAM}
+    try:
+        if source is None:
+            raise LimaError(f"this server offers no model source {params[MODEL_PARAM]!r}")
+        inputs = source.inputs.from_mapping(values) if source.inputs.specs() or values else None
+    except LimaError as exc:
+        st.warning(
+            f"The link's model is not used ({md_message(str(exc).rstrip('.'))}); showing the model chosen below.",
+            icon=":material/link_off:",
+        )
+        return
+    st.session_state[MODEL_KEY] = source.name
+    for f in source.inputs.specs() if inputs is not None else ():
+        value = getattr(inputs, f.name)
+        key = forms.key_of(f"model_{source.name}", f.name)
+        st.session_state[key] = ("" if value is None else str(value)) if f.kind in ("path", "text") else value
+
+
+def _model_to_url(choice: ModelChoice) -> None:
+    """Carry the chosen model in the URL, so a reload or a copied link keeps it (the built-in
+    model leaves the URL alone unless a link already carried a model)."""
+    params = encode_model(choice)
+    current = _model_params()
+    if choice.source == resources.DEFAULT_SOURCE and MODEL_PARAM not in current:
+        return
+    if current != params:
+        for key in current:
+            if key not in params:
+                del st.query_params[key]
+        for key, value in params.items():
+            if current.get(key) != value:
+                st.query_params[key] = value
+    st.session_state["_model_in_url"] = params
 
 
 def runtime_choice() -> RuntimeOptions:
@@ -179,11 +248,15 @@ SET_PARAM = "set"  # ?set=demo | uploads | server:<path under the data root>
 
 
 def with_set(params: dict[str, str]) -> dict[str, str]:
-    """``params`` plus the URL's image set (``?set=``), for every link or URL rewrite a page
-    makes (a run's step, the presenter view, Open in Explain): a reload or a copied link then
-    keeps the set (without it, the sidebar fell back to the demo set)."""
+    """``params`` plus the URL's image set (``?set=``) and model (``?model=...``), for every
+    link or URL rewrite a page makes (a run's step, the presenter view, Open in Explain): a
+    reload or a copied link then keeps them (without them, the sidebar fell back to the demo set
+    and the built-in model)."""
     value = st.query_params.get(SET_PARAM)
-    return {**params, SET_PARAM: value} if value is not None and SET_PARAM not in params else dict(params)
+    out = {**params, SET_PARAM: value} if value is not None and SET_PARAM not in params else dict(params)
+    if not any(k == MODEL_PARAM or k.startswith(MODEL_INPUT) for k in params):
+        out.update(_model_params())
+    return out
 
 
 def encode_set(choice: SetChoice) -> str:

@@ -609,3 +609,16 @@ def test_the_sidebar_says_what_runs_the_model_and_switches_backends():
     at.selectbox(key="runtime_backend").set_value("torch").run()
     assert "Runs with: PyTorch on CPU" in texts(at)
     assert at.selectbox(key="runtime_precision").disabled  # a GPU option only
+
+
+def test_a_cards_explain_link_carries_the_set_and_the_model():
+    at = new_app()
+    at.query_params.update({"model": "efficientnet_lite0", "set": "demo"})  # a link naming both
+    at.switch_page(ERRORS).run()
+    wait_until(at, lambda a: any(m.label == "Accuracy" for m in a.metric))
+    first = next(b for b in at.button if b.label == "Explain")
+    first.click().run()
+    assert not at.exception, at.exception
+    params = dict(at.query_params)
+    assert params["image"] == first.key.removeprefix("explain_")
+    assert (params["set"], params["model"]) == ("demo", "efficientnet_lite0")

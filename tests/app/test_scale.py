@@ -172,3 +172,34 @@ def test_a_run_on_a_linked_set_keeps_the_set_in_the_url(tmp_path, monkeypatch):
     assert at.query_params["run"] and at.query_params["step"]
     assert at.query_params["set"] == f"server:{path}"
     assert f"set=server:{path}" in next(c.value for c in at.code if "run=" in c.value)  # the share link too
+
+
+def test_the_model_travels_in_the_url_and_a_bad_one_is_named():
+    """Like the set: ``?model=<source>&model.<input>=<value>`` (inputs that differ from their
+    defaults) chooses the model; the sidebar writes it back, links carry it, and the built-in
+    model leaves the URL alone."""
+    plain = new_app()
+    assert "model" not in plain.query_params
+    at = new_app()
+    at.query_params.update({"model": "torchvision", "model.name": "mobilenet_v3_small", "model.weights": "random"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="model_source").value == "torchvision"
+    assert at.text_input(key="model_torchvision_name").value == "mobilenet_v3_small"
+    assert at.selectbox(key="model_torchvision_weights").value == "random"
+    assert not at.warning and not at.error
+    at.switch_page("pages/1_Find_errors.py").run()  # the session keeps it across pages
+    assert at.query_params["model.name"] == "mobilenet_v3_small"
+    # The user's own change is written back (the default weights drop out of the URL).
+    at.selectbox(key="model_torchvision_weights").set_value("default").run()
+    assert at.query_params["model"] == "torchvision" and "model.weights" not in at.query_params
+    # A link that names no model offered here, or an input the source does not take.
+    for params, reason in (
+        ({"model": "nosuch"}, "no model source"),
+        ({"model": "torchvision", "model.x": "1"}, "valid: name, weights"),
+    ):
+        bad = new_app()
+        bad.query_params.update(params)
+        bad.run()
+        assert any("The link's model is not used" in w.value and reason in w.value for w in bad.warning)
+        assert bad.selectbox(key="model_source").value == "efficientnet_lite0"
