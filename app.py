@@ -64,6 +64,7 @@ def main() -> None:
             )
         else:
             st.warning(md_message(ctx.set_error or "No image set."))
+            ctx.set_error_shown()
     with c3.container(border=True):
         st.markdown("**Device**")
         st.markdown(

@@ -128,9 +128,9 @@ def main() -> None:
             args=(earlier,),
             icon=":material/play_arrow:",
         )
-        st.stop()
+        components.stop_page()
     if result is None:
-        st.stop()
+        components.stop_page()
     if not running:
         st.button(
             "Rescan changed files",
@@ -161,7 +161,7 @@ def main() -> None:
             "The model gets every image of this set right. Pick another set, or explain a correct image "
             "on the Explain page."
         )
-        st.stop()
+        components.stop_page()
 
     st.fragment(_mistakes_section)(result, image_set, clf)
 

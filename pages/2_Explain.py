@@ -76,6 +76,7 @@ def main() -> None:
     ):
         if ctx.clf is None or ctx.image_set is None:
             st.error(md_message(ctx.clf_error or ctx.set_error))
+            ctx.set_error_shown()
         else:
             plan = explain_setup.setup_section(ctx)
             explain_setup.cost_and_run(ctx, plan)

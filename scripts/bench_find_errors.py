@@ -317,13 +317,13 @@ def bench(code: Path, work: Path, tag: str, list_path: Path, words: tuple[str, s
                     grid.hover()  # the grid draws its row markers once the mouse is over it
                     page.wait_for_timeout(300)
                     grid_box = grid.bounding_box()
-                    pred_box = page.get_by_role("combobox", name="Predicted class")
-                    before = pred_box.input_value()
+                    boxes = [page.get_by_role("combobox", name=n) for n in ("True class", "Predicted class")]
+                    before = [box.input_value() for box in boxes]
                     x, y = grid_box["x"] + 18, grid_box["y"] + 35 + 17 + 35 * row
                     seconds.append(timed_run(page, lambda x=x, y=y: page.mouse.click(x, y), timeout_ms=120_000))
                     page.wait_for_timeout(1500)
                     idle(page)
-                    if pred_box.input_value() == before:
+                    if [box.input_value() for box in boxes] == before:
                         raise RuntimeError(
                             f"the click selected no confusion row ({row}: the predicted-class box is unchanged)"
                         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 import streamlit as st
 
@@ -41,6 +42,7 @@ _PAGE = threading.local()
 # the sidebar once), Chromium took 9 core-seconds of a 17 s demo explanation next to the search
 # (README, "Speed"). Once a second still moves the bar, at a third of the cost.
 POLL_S = 1.0
+END_MARGIN_S = 0.25  # how much longer than its ETA a poll waits for a job about to end
 
 
 def start_page() -> None:
@@ -72,7 +74,9 @@ def job_panel(session_key: str) -> Job | None:
     def _poll() -> None:
         current = manager.get(state.get(session_key))
         if current is not None and current.active and ends_before_next_poll(current):
-            current.ended.wait(POLL_S)  # its result is shown as it ends, not up to a poll later
+            # Its result is shown as it ends, not up to a poll later; an estimate that stays at 0
+            # (a run saving its result) costs a short wait per poll, not a whole interval.
+            current.ended.wait(min(POLL_S, (current.eta_s or 0.0) + END_MARGIN_S))
         if current is None or not current.active:
             st.rerun()  # hand over to the page (full run)
         st.progress(current.fraction, text=progress_text(current))
@@ -88,10 +92,20 @@ def job_panel(session_key: str) -> Job | None:
     return job
 
 
+class StopPage(Exception):
+    """Ends a page's body early (:func:`stop_page`); ``ui.page.render`` catches it."""
+
+
+def stop_page() -> NoReturn:
+    """End the page's body here, like ``st.stop()``, but let ``ui.page.render`` finish what
+    comes after the page (the sidebar's notes): after ``st.stop()`` nothing more is drawn."""
+    raise StopPage
+
+
 def ends_before_next_poll(job: Job) -> bool:
     """Whether a running job expects to end within one poll interval (its progress's ETA): the
-    poll then waits for it, up to :data:`POLL_S`, instead of showing the result up to a second
-    late. (A click on Cancel during that wait is handled when it ends.)"""
+    poll then waits for it, up to its ETA plus :data:`END_MARGIN_S`, instead of showing the
+    result up to a second late. (A click during that wait is handled when it ends.)"""
     eta = job.eta_s if job.status == "running" else None
     return eta is not None and 0 <= eta < POLL_S
 

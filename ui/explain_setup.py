@@ -182,7 +182,7 @@ def _image_panel(ctx: Context, item: ImageItem) -> tuple[np.ndarray, np.ndarray]
         view = resources.view_of(ctx.model_key, ctx.set_key, item.key, clf, item)
     except LimaError as exc:
         st.error(f"This image cannot be used: {md_message(exc)}")
-        st.stop()
+        components.stop_page()
     probs = resources.probabilities(ctx.model_key, resources.digest(view), clf, view)
     pred = int(np.argmax(probs))
     st.image(view, width="stretch", caption=f"What {md(clf.id)} sees ({view.shape[0]}×{view.shape[1]})")

@@ -32,14 +32,14 @@ def field_widget(
     tip = help or spec.help or None
     common = {"key": key, "help": tip, "disabled": disabled, "persist_state": "session"}
     # A value put in the session before the widget exists (a link's ?model= inputs) wins over the
-    # default; giving both makes Streamlit warn on the page, so the default is left out then.
+    # default; given both, Streamlit logs a warning on the server, so the default is left out then.
     preset = key in st.session_state
     if f.kind == "choice":
         options = ([None] if spec.optional else []) + list(spec.choices)
         index = options.index(default) if default in options and not preset else 0
         return container.selectbox(label, options, index=index, format_func=f.display, **common)
     if f.kind == "bool":
-        return container.toggle(label, value=bool(default), **common)
+        return container.toggle(label, value=bool(default) and not preset, **common)
     if f.kind in ("path", "text"):
         value = container.text_input(
             label,

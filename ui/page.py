@@ -96,5 +96,6 @@ def render(title: str, body: Callable[[], None]) -> None:
     with boundary(f"The {title} page"):
         try:
             body()
-        finally:  # also when the page stopped early (st.stop)
-            sidebar.after_page()  # now that the page's own messages and progress panels are known
+        except components.StopPage:  # the page ended early (components.stop_page)
+            pass
+        sidebar.after_page()  # now that the page's own messages and progress panels are known

@@ -58,18 +58,22 @@ class Context:
         if self.clf is None:
             st.error(f"The model could not be loaded: {md_message(self.clf_error)}")
             st.info("Choose another model in the sidebar. Saved runs stay available on the Runs page.")
-            st.stop()
+            components.stop_page()
         assert self.clf is not None
         return self.clf
 
+    def set_error_shown(self) -> None:
+        """The page says why the set could not be opened: the sidebar does not say it again."""
+        _SLOT.set_problem = None
+
     def require_set(self) -> ImageSet:
         if self.image_set is None:
-            _SLOT.set_problem = None  # the page says it: not the sidebar as well
+            self.set_error_shown()
             st.error(
                 f"The image set could not be opened: {md_message(self.set_error)} Choose another in the sidebar.",
                 icon=":material/folder_off:",
             )
-            st.stop()
+            components.stop_page()
         assert self.image_set is not None
         return self.image_set
 
@@ -183,13 +187,17 @@ def encode_model(choice: ModelChoice) -> dict[str, str]:
     defaults = source.inputs().to_dict() if source.inputs.specs() else {}
     params = {MODEL_PARAM: choice.source}
     for name, value in sorted(choice.inputs.items()):
-        if value is not None and value != defaults.get(name):
-            params[MODEL_INPUT + name] = str(value)
+        if value != defaults.get(name):
+            params[MODEL_INPUT + name] = "none" if value is None else str(value)  # read back by Options.parse
     return params
 
 
 def _model_params() -> dict[str, str]:
-    return {k: v for k, v in st.query_params.to_dict().items() if k == MODEL_PARAM or k.startswith(MODEL_INPUT)}
+    """The URL's model parameters (none without ``?model=``: stray ``model.*`` keys are ignored)."""
+    params = st.query_params.to_dict()
+    if MODEL_PARAM not in params:
+        return {}
+    return {k: v for k, v in params.items() if k == MODEL_PARAM or k.startswith(MODEL_INPUT)}
 
 
 def _model_from_url(sources: dict) -> None:
@@ -205,7 +213,7 @@ def _model_from_url(sources: dict) -> None:
     try:
         if source is None:
             raise LimaError(f"this server offers no model source {params[MODEL_PARAM]!r}")
-        inputs = source.inputs.from_mapping(values) if source.inputs.specs() or values else None
+        inputs = source.inputs.parse(values) if source.inputs.specs() or values else None  # text, as the CLI's
     except LimaError as exc:
         st.warning(
             f"The link's model is not used ({md_message(str(exc).rstrip('.'))}); showing the model chosen below.",
@@ -227,8 +235,8 @@ def _model_to_url(choice: ModelChoice) -> None:
     if choice.source == resources.DEFAULT_SOURCE and MODEL_PARAM not in current:
         return
     if current != params:
-        for key in current:
-            if key not in params:
+        for key in [k for k in st.query_params if k == MODEL_PARAM or k.startswith(MODEL_INPUT)]:
+            if key not in params:  # a stray key of a hand-edited URL goes too
                 del st.query_params[key]
         for key, value in params.items():
             if current.get(key) != value:

@@ -68,3 +68,41 @@ def test_a_job_the_page_does_not_show_stays_in_the_sidebar():
         assert any(names["mine"] in p.proto.text for p in at.get("progress"))
     finally:
         gate.set()
+
+
+def _stopping_page():
+    import streamlit as st
+
+    from ui import components, page, resources, sidebar
+
+    gate, name = st.session_state["gate"], st.session_state["name"]
+
+    def make_iter():
+        gate.wait(60)
+        yield from ()
+
+    resources.job_manager().submit(name, "scan", name, make_iter)
+
+    def body() -> None:
+        with st.sidebar:
+            sidebar._running_jobs()
+        st.markdown("before the stop")
+        components.stop_page()  # e.g. Find errors before its first scan
+        st.markdown("never drawn")
+
+    page.render("Stopping", body)
+
+
+def test_a_page_that_ends_early_still_shows_what_runs_in_the_sidebar():
+    gate = threading.Event()
+    name = f"their scan {uuid.uuid4().hex[:6]}"
+    at = AppTest.from_function(_stopping_page, default_timeout=30)
+    at.session_state["gate"], at.session_state["name"] = gate, name
+    try:
+        at.run()
+        assert not at.exception, at.exception
+        shown = [m.value for m in at.main.markdown]
+        assert "before the stop" in shown and "never drawn" not in shown
+        assert f"{name} (0 %)" in _sidebar_text(at)  # drawn after the page stopped
+    finally:
+        gate.set()

@@ -88,7 +88,7 @@ def test_the_image_set_travels_in_the_url(tmp_path, monkeypatch):
     outside = new_app()
     outside.query_params["set"] = "server:/etc"
     outside.run()
-    assert any("outside the data root" in w.value for w in outside.warning)  # Home: the sidebar says why
+    assert any("outside the data root" in w.value for w in outside.warning)  # Home's set card says why
 
 
 def test_a_set_that_cannot_be_opened_is_explained_once(tmp_path, monkeypatch):
@@ -105,7 +105,12 @@ def test_a_set_that_cannot_be_opened_is_explained_once(tmp_path, monkeypatch):
     at.switch_page("pages/3_Runs.py").run()
     assert not at.exception, at.exception
     assert [w.value for w in at.sidebar.warning if "does not exist" in w.value]
-    assert not [e for e in at.main.error if "does not exist" in e.value]
+    assert not [e for e in [*at.main.error, *at.main.warning] if "does not exist" in e.value]
+    for where in ("app.py", "pages/2_Explain.py"):  # pages that show it in a card of their own
+        at.switch_page(where).run()
+        assert not at.exception, at.exception
+        said = [e.value for e in [*at.error, *at.warning] if "does not exist" in e.value]
+        assert len(said) == 1 and not [w for w in at.sidebar.warning if "does not exist" in w.value], (where, said)
 
 
 def test_the_explain_picker_searches_every_image_and_lists_a_bounded_menu(tmp_path, monkeypatch):
@@ -190,9 +195,11 @@ def test_the_model_travels_in_the_url_and_a_bad_one_is_named():
     assert not at.warning and not at.error
     at.switch_page("pages/1_Find_errors.py").run()  # the session keeps it across pages
     assert at.query_params["model.name"] == "mobilenet_v3_small"
-    # The user's own change is written back (the default weights drop out of the URL).
-    at.selectbox(key="model_torchvision_weights").set_value("default").run()
-    assert at.query_params["model"] == "torchvision" and "model.weights" not in at.query_params
+    # The user's own change is written back; the built-in model (no inputs) drops every input.
+    at.text_input(key="model_torchvision_name").set_value("resnet18").run()
+    assert (at.query_params["model.name"], at.query_params["model.weights"]) == ("resnet18", "random")
+    at.selectbox(key="model_source").set_value("efficientnet_lite0").run()
+    assert dict(at.query_params) == {"model": "efficientnet_lite0"}
     # A link that names no model offered here, or an input the source does not take.
     for params, reason in (
         ({"model": "nosuch"}, "no model source"),
