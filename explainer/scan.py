@@ -26,6 +26,7 @@ from explainer.models import Classifier
 from explainer.prefetch import prefetch
 from explainer.progress import eta_from_rate, run_to_end
 from explainer.store import write_atomic
+from explainer.thumbnails import ThumbnailCache, framing_of, thumbnail_from_view
 
 TOP_K = 5
 PREFETCH_BATCHES = 2
@@ -229,10 +230,16 @@ class ScanRunner(Protocol):
 
 
 class InProcessScan:
-    """One model in this process; images decoded on threads two batches ahead of the model."""
+    """One model in this process; images decoded on threads two batches ahead of the model.
 
-    def __init__(self, batch_size: int | None = None, workers: int = 2):
-        self.batch_size, self.workers = batch_size, workers
+    Args:
+        thumbnails: where the mistakes' gallery thumbnails are kept as they are found (made from
+            the view the scan decoded anyway, about 1 ms each), so the gallery's first look at
+            them decodes nothing; None keeps none.
+    """
+
+    def __init__(self, batch_size: int | None = None, workers: int = 2, thumbnails: ThumbnailCache | None = None):
+        self.batch_size, self.workers, self.thumbnails = batch_size, workers, thumbnails
 
     def describe(self) -> str:
         return "in process"
@@ -242,8 +249,14 @@ class InProcessScan:
         batches = [items[i : i + b] for i in range(0, len(items), b)]
         # Decode two batches ahead while the model runs (decoding stops competing with inference).
         loads = prefetch(lambda it: _load_view(clf, it), batches, ahead=PREFETCH_BATCHES, workers=self.workers)
+        framing = framing_of(clf.preprocess)
         for batch, loaded in zip(batches, loads):
-            yield _rows_for(clf, batch, loaded, [sigs[it.key] for it in batch])
+            rows = _rows_for(clf, batch, loaded, [sigs[it.key] for it in batch])
+            if self.thumbnails is not None:
+                for item, (view, _), row in zip(batch, loaded, rows):
+                    if view is not None and not row.correct:
+                        self.thumbnails.put(item, framing, thumbnail_from_view(view, framing))
+            yield rows
 
 
 @dataclass(frozen=True)
@@ -315,6 +328,7 @@ def iter_scan(
     workers: int = 2,
     previous: ScanResult | None = None,
     runner: ScanRunner | None = None,
+    thumbnails: ThumbnailCache | None = None,
 ) -> Generator[ScanProgress, None, None]:
     """Classify every image of ``image_set``; yields progress per batch, the result last.
 
@@ -329,6 +343,8 @@ def iter_scan(
             classifier's) and decoding threads.
         runner: who scores the images (default :class:`InProcessScan`; on Ray
             :class:`explainer.ray_runner.RayScanRunner`). This process builds the result either way.
+        thumbnails: for the default runner, where the mistakes' gallery thumbnails are kept as
+            they are found (see :class:`InProcessScan`).
     """
     from datetime import datetime, timezone
 
@@ -342,7 +358,7 @@ def iter_scan(
     if previous is not None and (previous.model_id, previous.weights_hash) == (clf.id, clf.weights_hash):
         reusable = {r.key: r for r in previous.rows if r.sig and r.sig == sigs.get(r.key)}
     items = [item for item in all_items if item.key not in reusable]
-    runner = runner or InProcessScan(batch_size, workers)
+    runner = runner or InProcessScan(batch_size, workers, thumbnails)
     scored: dict[str, ScanRow] = {}
     yield ScanProgress(0, len(items), time.perf_counter() - start, reused=len(reusable))
     done = 0

@@ -22,13 +22,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from explainer.data.items import ImageItem
 from explainer.errors import ImageError
 from explainer.images import load_image
 
-__all__ = ["Framing", "ThumbnailCache", "make_thumbnail"]
+__all__ = ["GALLERY_SIZE", "Framing", "ThumbnailCache", "framing_of", "make_thumbnail", "thumbnail_from_view"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,32 @@ class Framing:
         side = short * min(1.0, self.view / self.resize)  # R < S: the view is the whole short side
         left, top = (width - side) / 2.0, (height - side) / 2.0
         return (left, top, left + side, top + side)
+
+
+GALLERY_SIZE = 200  # the gallery's thumbnails, in pixels
+
+
+def framing_of(preprocess, size: int = GALLERY_SIZE) -> Framing:
+    """How a model frames its images (``Classifier.preprocess``: ``size`` S and ``resize`` R),
+    with thumbnails of ``size`` pixels: the gallery's and a scan's thumbnails share it."""
+    return Framing(view=preprocess.size, resize=preprocess.resize, size=size)
+
+
+def thumbnail_from_view(view: np.ndarray, framing: Framing = Framing()) -> bytes:
+    """The thumbnail of an image whose model view is already decoded: the view (S×S×3 uint8,
+    the centre crop :func:`make_thumbnail` frames) resized once to ``framing.size``. A scan keeps
+    its mistakes' thumbnails this way without decoding them again; the picture is the same crop
+    as :func:`make_thumbnail`'s, resampled from the view instead of the photo.
+
+    Raises:
+        ValueError: ``view`` is not an S×S×3 uint8 array.
+    """
+    if view.dtype != np.uint8 or view.ndim != 3 or view.shape[2] != 3 or view.shape[0] != view.shape[1]:
+        raise ValueError(f"a view is S×S×3 uint8, got {view.shape} {view.dtype}")
+    thumb = Image.fromarray(view).resize((framing.size, framing.size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=framing.quality)
+    return buf.getvalue()
 
 
 def make_thumbnail(source: ImageItem | Path | bytes | Image.Image, framing: Framing = Framing()) -> bytes:
@@ -188,6 +215,17 @@ class ThumbnailCache:
         if data is not None:
             self._write(key, data)
         return data
+
+    def put(self, item: ImageItem, framing: Framing, data: bytes) -> None:
+        """Keep a thumbnail made elsewhere (:func:`thumbnail_from_view` during a scan), in
+        memory and on disk, unless one is kept already."""
+        key = self.key(item, framing)
+        with self._lock:
+            if key in self._memory:
+                return
+        if self._file(key) is None:
+            self._write(key, data)
+        self._keep(key, data)
 
     def clear(self) -> None:
         """Forget the thumbnails in memory (the disk copies stay)."""

@@ -83,11 +83,12 @@ def main() -> None:
     scan_key = "scan:" + cache.path(clf, image_set).stem
 
     def start_scan(previous: ScanResult | None = None) -> None:
+        thumbnails = resources.thumbnail_cache()  # the mistakes' thumbnails are kept as they are found
         job = manager.submit(
             scan_key,
             "scan",
             f"Scanning {image_set.name}",
-            lambda: iter_scan(clf, image_set, previous=previous),
+            lambda: iter_scan(clf, image_set, previous=previous, thumbnails=thumbnails),
             on_done=lambda result: _scanned(cache, clf, image_set, result, ctx.model_key),
         )
         components.start_job("scan_job", job)

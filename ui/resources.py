@@ -28,7 +28,7 @@ from explainer.errors import DataError, ModelError
 from explainer.models import MODEL_SOURCES, Classifier, create, device_label, pick_device
 from explainer.models.registry import ModelInputs
 from explainer.scan import ScanCache
-from explainer.thumbnails import Framing, ThumbnailCache
+from explainer.thumbnails import Framing, ThumbnailCache, framing_of
 from ui.jobs import JobManager
 
 DEFAULT_SOURCE = "efficientnet_lite0"
@@ -325,7 +325,7 @@ def thumbnail_cache() -> ThumbnailCache:
 
 
 def _framing(clf: Classifier, size: int) -> Framing:
-    return Framing(view=clf.preprocess.size, resize=clf.preprocess.resize, size=size)
+    return framing_of(clf.preprocess, size)
 
 
 def thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = 200) -> list[bytes | None]:

@@ -327,3 +327,21 @@ def test_the_scan_time_counts_the_signatures(grey, image_set, monkeypatch):
     monkeypatch.setattr(scan_module, "item_signature", lambda item: time.sleep(0.02) or real(item))
     result = scan(grey, image_set)
     assert result.elapsed_s >= 0.02 * len(image_set)
+
+
+def test_a_scan_keeps_its_mistakes_thumbnails_as_it_finds_them(grey, image_set, tmp_path):
+    from explainer.thumbnails import ThumbnailCache, framing_of, thumbnail_from_view
+
+    thumbnails = ThumbnailCache(folder=tmp_path / "thumbs")
+    result = scan(grey, image_set, thumbnails=thumbnails)
+    framing = framing_of(grey.preprocess)
+    wrong = {r.key for r in result.mistakes()}
+    assert wrong == {"c.png", "d.png", "f.png", "h.png"}
+    reader = ThumbnailCache(folder=tmp_path / "thumbs")  # what the gallery does later: a new cache, same folder
+    for item in image_set.items:
+        found, data = reader.peek(item, framing)
+        assert found == (item.key in wrong), item.key  # the mistakes only (not the right ones, not g.png)
+        if found:
+            view = grey.view(item.load())
+            assert data == thumbnail_from_view(view, framing)  # the scan's own view, resized once
+    assert reader.misses == 0

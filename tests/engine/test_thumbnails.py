@@ -134,3 +134,23 @@ def test_thumbnails_on_disk_survive_a_restart_and_stay_within_their_bound(tmp_pa
     small = ThumbnailCache(folder=folder, max_files=2)
     assert small.prune() == 2
     assert sorted(p.stem for p in folder.glob("*/*.jpg")) == sorted(keys[2:])  # the oldest went
+
+
+def test_a_thumbnail_from_the_view_is_the_same_crop_and_put_keeps_it(tmp_path):
+    from explainer.thumbnails import thumbnail_from_view
+
+    photo = _framed_photo(320, 256)
+    side = 224
+    crop = FRAMING.crop_box(*photo.size)
+    view = np.asarray(photo.resize((side, side), Image.Resampling.BILINEAR, box=crop))
+    from_view, from_photo = _decoded(thumbnail_from_view(view, FRAMING)), _decoded(make_thumbnail(photo, FRAMING))
+    assert from_view.shape == from_photo.shape == (64, 64, 3)
+    assert np.abs(from_view - from_photo).mean() < 3  # the same picture (red crop), resampled otherwise
+    with pytest.raises(ValueError):
+        thumbnail_from_view(view[:, :200], FRAMING)
+    item = _save(tmp_path / "p.png", photo)
+    cache = ThumbnailCache(folder=tmp_path / "thumbs")
+    cache.put(item, FRAMING, b"first")
+    cache.put(item, FRAMING, b"second")  # one is kept already: not replaced
+    assert cache.peek(item, FRAMING) == (True, b"first")
+    assert ThumbnailCache(folder=tmp_path / "thumbs").peek(item, FRAMING) == (True, b"first")  # on disk too
