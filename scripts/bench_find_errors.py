@@ -4,7 +4,8 @@ Generates a 50,000-line label list in a temporary folder: links (250 symlinked f
 200 real photos of ``../shared/data/imagenet-sample``, each link a distinct item. The scan of
 the 50,000 items is built from one real scan of the 200 photos by the built-in model (the rows
 of a photo are repeated for its links) and put in the scan cache, so the pages open on a
-scanned set; the benchmark measures the pages, not the model.
+scanned set; the benchmark measures the pages, not the model. A code base whose scans keep
+their mistakes' thumbnails gets those too (what its own scan of the links would have kept).
 
 Then, for each code base given (this checkout, and ``--before DIR``, e.g. ``/work/main``, in the
 same run so the machine's speed drifts alike), a fresh server and browser time each interaction
@@ -147,6 +148,14 @@ def seed_scan(list_path: Path, scans: Path) -> tuple[str, str, str]:
     path.write_text(json.dumps(doc))
     mistakes = sum(not r.correct for r in rows)
     print(f"{len(rows):,} rows, {mistakes:,} mistakes; scan JSON {path.stat().st_size / 1e6:.1f} MB")
+    # What a real scan of the links by code that keeps its mistakes' thumbnails would have kept
+    # (one picture per photo, under each link's own key); written per server (start_server).
+    from explainer.thumbnails import framing_of, thumbnail_from_view
+
+    framing = framing_of(clf.preprocess)
+    pictures = {r.name: thumbnail_from_view(clf.view(sample.item(r.key).load()), framing) for r in real.mistakes()}
+    wrong = {r.key for r in rows if not r.correct}
+    SCAN_THUMBNAILS[:] = [(item, framing, pictures[item.name]) for item in big.items if item.key in wrong]
     mistake = real.mistakes()[0]
     return clf.class_names[mistake.label].split(",")[0][:6].lower(), mistake.name.split("_")[1][:6], mistake.name
 
@@ -154,13 +163,31 @@ def seed_scan(list_path: Path, scans: Path) -> tuple[str, str, str]:
 # -- the server and the browser -------------------------------------------------------------------
 
 
+SCAN_THUMBNAILS: list = []  # (item, framing, JPEG bytes) of every mistake (seed_scan)
+
+
+def keeps_scan_thumbnails(code: Path) -> bool:
+    """Whether this code base's scans keep their mistakes' thumbnails (newer than 2026-12-01)."""
+    try:
+        return "thumbnail_from_view" in (code / "explainer" / "scan.py").read_text()
+    except OSError:
+        return False
+
+
 def start_server(code: Path, work: Path, tag: str) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    # Each server starts with no thumbnails kept on disk, but reuses the model's ONNX export.
+    # Each server starts with the thumbnails its own scan would have kept (none for older code),
+    # and reuses the model's ONNX export.
     cache = work / f"cache-{tag}"
     cache.mkdir(exist_ok=True)
+    if SCAN_THUMBNAILS and keeps_scan_thumbnails(code):
+        from explainer.thumbnails import ThumbnailCache
+
+        kept = ThumbnailCache(max_items=1, folder=cache / "thumbnails")
+        for item, framing, data in SCAN_THUMBNAILS:
+            kept.put(item, framing, data)
     exports = settings.current().cache_dir / "backends"
     if exports.is_dir() and not (cache / "backends").exists():
         (cache / "backends").symlink_to(exports, target_is_directory=True)
