@@ -217,15 +217,17 @@ class ThumbnailCache:
         return data
 
     def put(self, item: ImageItem, framing: Framing, data: bytes) -> None:
-        """Keep a thumbnail made elsewhere (:func:`thumbnail_from_view` during a scan), in
-        memory and on disk, unless one is kept already."""
+        """Keep a thumbnail made elsewhere (:func:`thumbnail_from_view` during a scan), unless
+        one is kept already: on disk when the cache has a folder (a scan's thousands of
+        mistakes then do not push the pictures on screen out of memory), else in memory."""
         key = self.key(item, framing)
-        with self._lock:
-            if key in self._memory:
-                return
-        if self._file(key) is None:
+        if self.folder is None:
+            with self._lock:
+                if key in self._memory:
+                    return
+            self._keep(key, data)
+        elif self._file(key) is None:
             self._write(key, data)
-        self._keep(key, data)
 
     def clear(self) -> None:
         """Forget the thumbnails in memory (the disk copies stay)."""

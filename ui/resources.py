@@ -28,7 +28,7 @@ from explainer.errors import DataError, ModelError
 from explainer.models import MODEL_SOURCES, Classifier, create, device_label, pick_device
 from explainer.models.registry import ModelInputs
 from explainer.scan import ScanCache
-from explainer.thumbnails import Framing, ThumbnailCache, framing_of
+from explainer.thumbnails import GALLERY_SIZE, ThumbnailCache, framing_of
 from ui.jobs import JobManager
 
 DEFAULT_SOURCE = "efficientnet_lite0"
@@ -324,25 +324,21 @@ def thumbnail_cache() -> ThumbnailCache:
     return _thumbnail_cache(str(settings.current().cache_dir / "thumbnails"))
 
 
-def _framing(clf: Classifier, size: int) -> Framing:
-    return framing_of(clf.preprocess, size)
-
-
-def thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = 200) -> list[bytes | None]:
+def thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = GALLERY_SIZE) -> list[bytes | None]:
     """Gallery thumbnails of ``items`` as ``clf`` frames them (JPEG bytes, None for an
     unreadable image): kept ones at once, the others made on two threads (decoding releases the
     GIL)."""
-    cache, framing = thumbnail_cache(), _framing(clf, size)
+    cache, framing = thumbnail_cache(), framing_of(clf.preprocess, size)
     found = [cache.peek(it, framing) for it in items]
     missing = [i for i, (hit, _) in enumerate(found) if not hit]
     made = dict(zip(missing, _THUMB_POOL.map(lambda i: cache.get(items[i], framing), missing)))
     return [made.get(i, data) for i, (_, data) in enumerate(found)]
 
 
-def prefetch_thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = 200) -> None:
+def prefetch_thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = GALLERY_SIZE) -> None:
     """Start making thumbnails the user is likely to ask for next (the next page); returns at
     once. Errors are ignored: the page makes whatever is still missing when it is shown."""
-    cache, framing = thumbnail_cache(), _framing(clf, size)
+    cache, framing = thumbnail_cache(), framing_of(clf.preprocess, size)
     for item in items:
         _PREFETCH_POOL.submit(cache.get, item, framing)
 
