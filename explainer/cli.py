@@ -478,6 +478,7 @@ def cmd_slides(args) -> int:
 
 def cmd_scan(args) -> int:
     from explainer.scan import ScanCache, iter_scan
+    from explainer.thumbnails import shared_cache
 
     if args.top < 0:
         raise UsageError(f"--top must be 0 (all) or a positive number, got {args.top}")
@@ -498,7 +499,11 @@ def cmd_scan(args) -> int:
         )
         print(f"{image_set.name}: scanning {len(image_set)} images on {runner.describe()}", file=sys.stderr)
     line = _ProgressLine(args.quiet)
-    scanning = iter_scan(clf, image_set, runner=runner)
+    # In process, the mistakes' gallery thumbnails are kept as they are found (from the decoded
+    # views), where the app looks: Find errors then shows this scan without decoding a photo.
+    # On Ray the views stay on the workers, so the app makes them when it first shows them.
+    kept = shared_cache(max_items=1) if runner is None else None
+    scanning = iter_scan(clf, image_set, runner=runner, thumbnails=kept)
     result = None
     try:
         for progress in scanning:

@@ -25,11 +25,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from explainer import settings
 from explainer.data.items import ImageItem
 from explainer.errors import ImageError
 from explainer.images import load_image
 
-__all__ = ["GALLERY_SIZE", "Framing", "ThumbnailCache", "framing_of", "make_thumbnail", "thumbnail_from_view"]
+__all__ = [
+    "FILES_KEPT",
+    "GALLERY_SIZE",
+    "MEMORY_ITEMS",
+    "Framing",
+    "ThumbnailCache",
+    "cache_folder",
+    "framing_of",
+    "make_thumbnail",
+    "shared_cache",
+    "thumbnail_from_view",
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,8 @@ class Framing:
 
 
 GALLERY_SIZE = 200  # the gallery's thumbnails, in pixels
+MEMORY_ITEMS = 2048  # thumbnails a process keeps in memory (JPEG bytes, ~10 KB each: ~20 MB)
+FILES_KEPT = 100_000  # thumbnails kept in <cache>/thumbnails (~1 GB at most)
 
 
 def framing_of(preprocess, size: int = GALLERY_SIZE) -> Framing:
@@ -288,3 +302,14 @@ class ThumbnailCache:
         for _, path in files[:excess]:
             path.unlink(missing_ok=True)
         return excess
+
+
+def cache_folder() -> Path:
+    """``<cache folder>/thumbnails``: where the app and the ``scan`` command keep thumbnails, so
+    a set scanned from the command line opens in Find errors with its mistakes' pictures made."""
+    return settings.current().cache_dir / "thumbnails"
+
+
+def shared_cache(max_items: int = MEMORY_ITEMS) -> ThumbnailCache:
+    """A cache over :func:`cache_folder` (``max_items`` in memory, :data:`FILES_KEPT` on disk)."""
+    return ThumbnailCache(max_items=max_items, folder=cache_folder(), max_files=FILES_KEPT)

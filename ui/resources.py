@@ -28,7 +28,7 @@ from explainer.errors import DataError, ModelError
 from explainer.models import MODEL_SOURCES, Classifier, create, device_label, pick_device
 from explainer.models.registry import ModelInputs
 from explainer.scan import ScanCache
-from explainer.thumbnails import GALLERY_SIZE, ThumbnailCache, framing_of
+from explainer.thumbnails import FILES_KEPT, GALLERY_SIZE, MEMORY_ITEMS, ThumbnailCache, cache_folder, framing_of
 from ui.jobs import JobManager
 
 DEFAULT_SOURCE = "efficientnet_lite0"
@@ -306,8 +306,6 @@ def view_of(model_key: str, set_key: str, item_key: str, _clf: Classifier, _item
 
 # -- gallery thumbnails: made in parallel, kept (explainer.thumbnails), the next page ahead ------
 
-THUMB_MEMORY = 2048  # thumbnails kept in memory (JPEG bytes, ~10 KB each: ~20 MB)
-THUMB_FILES = 100_000  # thumbnails kept in <cache>/thumbnails (~1 GB at most)
 _THUMB_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lima-thumbs")
 # The next page is made on one thread: it runs while the browser draws this page, and on a
 # small machine two threads would take the browser's CPU.
@@ -316,12 +314,13 @@ _PREFETCH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-thum
 
 @st.cache_resource(show_spinner=False)
 def _thumbnail_cache(folder: str) -> ThumbnailCache:
-    return ThumbnailCache(max_items=THUMB_MEMORY, folder=folder, max_files=THUMB_FILES)
+    return ThumbnailCache(max_items=MEMORY_ITEMS, folder=folder, max_files=FILES_KEPT)
 
 
 def thumbnail_cache() -> ThumbnailCache:
-    """The process's thumbnail cache, backed by ``<cache folder>/thumbnails`` on disk."""
-    return _thumbnail_cache(str(settings.current().cache_dir / "thumbnails"))
+    """The process's thumbnail cache, backed by ``<cache folder>/thumbnails`` on disk (one per
+    folder: a test or a settings change that moves the cache gets its own)."""
+    return _thumbnail_cache(str(cache_folder()))
 
 
 def thumbnails(clf: Classifier, items: list[data.ImageItem], size: int = GALLERY_SIZE) -> list[bytes | None]:

@@ -209,7 +209,15 @@ def test_scan_a_label_list_with_a_user_model(tmp_path, capsys):
     from explainer.data import open_image_set
     from explainer.scan import ScanCache
 
-    assert ScanCache().get(clf, open_image_set(folder / "labels.txt", clf.class_names)) == result
+    image_set = open_image_set(folder / "labels.txt", clf.class_names)
+    assert ScanCache().get(clf, image_set) == result
+    # ... and so are the mistakes' gallery thumbnails, where the app looks (and only theirs)
+    from explainer.thumbnails import framing_of, shared_cache
+
+    framing, kept = framing_of(clf.preprocess), shared_cache()
+    wrong = {r.key for r in result.mistakes()}
+    found = {item.key for item in image_set if kept.peek(item, framing)[0]}
+    assert wrong and found == wrong
 
 
 @pytest.mark.parametrize(

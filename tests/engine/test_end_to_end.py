@@ -1,5 +1,8 @@
 """The real EfficientNet-Lite0 on real misclassified ImageNet photos, checked against direct
-recomputation (read from /work/shared/data/imagenet-sample; skipped when it is missing)."""
+recomputation (read from /work/shared/data/imagenet-sample; skipped when it is missing).
+
+The model runs on ONNX Runtime, the CPU's default (``lite0_ort``; 4-5× PyTorch here): what is
+checked is the search against its own model, and test_parity checks the two backends agree."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ EXPLAINED = 2  # misclassified photos explained (each ≈ 440 forward passes)
 
 
 @pytest.fixture(scope="module")
-def sample(lite0):
+def sample(lite0_ort):
     """Every photo of the sample as Lite0 sees it, its label and Lite0's probabilities."""
     labels_file = IMAGENET_SAMPLE / "labels.txt"
     if not labels_file.is_file():
@@ -26,8 +29,8 @@ def sample(lite0):
             name, label = line.rsplit(maxsplit=1)
             names.append(name)
             labels.append(int(label))
-    views = np.stack([lite0.view(IMAGENET_SAMPLE / "images" / name) for name in names])
-    return names, np.array(labels), views, lite0.predict(views)
+    views = np.stack([lite0_ort.view(IMAGENET_SAMPLE / "images" / name) for name in names])
+    return names, np.array(labels), views, lite0_ort.predict(views)
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +40,13 @@ def mistakes(sample):
 
 
 @pytest.fixture(scope="module")
-def explained(lite0, sample, mistakes):
+def explained(lite0_ort, sample, mistakes):
     names, labels, views, probs = sample
     runs = []
     for i in mistakes[:EXPLAINED]:
         regions = propose_regions(views[i], "slico", region_size=45)
         exp = explain(
-            lite0,
+            lite0_ort,
             views[i],
             regions,
             int(labels[i]),
@@ -61,18 +64,18 @@ def test_about_22_of_the_200_photos_are_misclassified(sample, mistakes):
     assert 15 <= len(mistakes) <= 30
 
 
-def recompute(lite0, exp: Explanation) -> tuple[np.ndarray, np.ndarray]:
+def recompute(lite0_ort, exp: Explanation) -> tuple[np.ndarray, np.ndarray]:
     """p(· | first i regions shown) and p(· | first i regions removed), i = 0..N, composed with
     np.where on the uint8 view, as the reference does (black elsewhere)."""
     shown = [np.isin(exp.labels, exp.order[:i])[..., None] for i in range(exp.n_regions + 1)]
     inserted = np.stack([np.where(m, exp.view, 0) for m in shown]).astype(np.uint8)
     deleted = np.stack([np.where(m, 0, exp.view) for m in shown]).astype(np.uint8)
-    p = lite0.predict(np.concatenate([inserted, deleted]))
+    p = lite0_ort.predict(np.concatenate([inserted, deleted]))
     return p[: exp.n_regions + 1], p[exp.n_regions + 1 :]
 
 
 @pytest.mark.slow
-def test_explanations_of_real_mistakes(lite0, explained):
+def test_explanations_of_real_mistakes(lite0_ort, explained):
     assert len(explained) == EXPLAINED
     for exp, p_full in explained:
         n = exp.n_regions
@@ -82,7 +85,7 @@ def test_explanations_of_real_mistakes(lite0, explained):
         assert exp.tracked == int(np.argmax(p_full)) != exp.target
         assert exp.is_mistake is True
         # every curve point is the model's answer on that prefix, recomputed directly
-        ins, dels = recompute(lite0, exp)
+        ins, dels = recompute(lite0_ort, exp)
         np.testing.assert_allclose(exp.insertion_probs, ins, atol=1e-4)
         np.testing.assert_allclose(exp.deletion_probs, dels, atol=1e-4)
         assert exp.insertion[-1] == pytest.approx(float(p_full[exp.target]), abs=1e-4)

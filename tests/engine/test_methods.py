@@ -208,12 +208,13 @@ def test_scoring_a_known_order_gives_the_hand_computed_curves_and_aucs(additive)
     assert score.highest_area["0.25"] == pytest.approx(0.25)
 
 
-def test_lima_scored_by_the_protocol_matches_its_own_curves(lite0, chelsea_view):
+def test_lima_scored_by_the_protocol_matches_its_own_curves(lite0_ort, chelsea_view):
+    """The real model (on ONNX Runtime, the CPU's default) scores LiMA's order as its search did."""
     from explainer.regions import propose_regions
 
     labels = propose_regions(chelsea_view, "grid", cells_per_side=4)
-    exp = explain(lite0, chelsea_view, labels, 281, tracked=282)
-    score = score_order(lite0, chelsea_view, labels, exp.order, 281, 282)
+    exp = explain(lite0_ort, chelsea_view, labels, 281, tracked=282)
+    score = score_order(lite0_ort, chelsea_view, labels, exp.order, 281, 282)
     np.testing.assert_allclose(score.insertion, exp.insertion, atol=1e-5)
     np.testing.assert_allclose(score.deletion, exp.deletion, atol=1e-5)
     np.testing.assert_allclose(score.tracked_insertion, exp.tracked_insertion, atol=1e-5)

@@ -7,7 +7,7 @@ check formats, the overlap rule, label maps and error handling.
 
 from __future__ import annotations
 
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from explainer.sam import (
     sam_regions,
     sam_status,
 )
+from explainer.sam_masks import tiny_sam
 
 PERMISSIVE = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}
 
@@ -46,48 +47,6 @@ def photo_view(name: str, size: int = 224) -> np.ndarray:
     view = np.asarray(image.crop((left, top, left + size, top + size)).convert("RGB"))
     view.setflags(write=False)
     return view
-
-
-def tiny_sam(img_size: int = 256, dim: int = 64, depth: int = 2, heads: int = 2, pdim: int = 64):
-    """A ~0.4 M parameter random SAM with the real architecture (offline-assets.md)."""
-    from segment_anything.modeling import (
-        ImageEncoderViT,
-        MaskDecoder,
-        PromptEncoder,
-        Sam,
-        TwoWayTransformer,
-    )
-
-    emb = img_size // 16
-    return Sam(
-        image_encoder=ImageEncoderViT(
-            depth=depth,
-            embed_dim=dim,
-            img_size=img_size,
-            mlp_ratio=4,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            num_heads=heads,
-            patch_size=16,
-            qkv_bias=True,
-            use_rel_pos=True,
-            global_attn_indexes=(depth - 1,),
-            window_size=7,
-            out_chans=pdim,
-        ),
-        prompt_encoder=PromptEncoder(
-            embed_dim=pdim,
-            image_embedding_size=(emb, emb),
-            input_image_size=(img_size, img_size),
-            mask_in_chans=16,
-        ),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=pdim, mlp_dim=256, num_heads=2),
-            transformer_dim=pdim,
-            iou_head_depth=3,
-            iou_head_hidden_dim=64,
-        ),
-    ).eval()
 
 
 def reference_masks_to_labels(masks: list[np.ndarray], min_fraction: float) -> np.ndarray:

@@ -1,5 +1,5 @@
 """SAM in timed stages with a cached embedding: the same masks as segment-anything's own
-generator (a 1-block random-weights SAM at a tiny grid), the stages timed, the cache hit."""
+generator (a toy random-weights SAM at a tiny grid), the stages timed, the cache hit."""
 
 from __future__ import annotations
 
@@ -155,8 +155,9 @@ def test_the_decoder_that_shares_the_image_side_gives_the_librarys_masks(sam):
     from explainer.sam_masks import predict_masks_shared_image
 
     torch.manual_seed(0)
-    emb = torch.randn(1, 256, 64, 64)
-    points = (torch.rand(4, 1, 2) * 1024, torch.ones(4, 1, dtype=torch.int))
+    size, (side, _) = sam.image_encoder.img_size, sam.prompt_encoder.image_embedding_size
+    emb = torch.randn(1, sam.mask_decoder.transformer_dim, side, side)
+    points = (torch.rand(4, 1, 2) * size, torch.ones(4, 1, dtype=torch.int))
     with torch.inference_mode():
         sparse, dense = sam.prompt_encoder(points=points, boxes=None, masks=None)
         pe = sam.prompt_encoder.get_dense_pe()
@@ -166,7 +167,7 @@ def test_the_decoder_that_shares_the_image_side_gives_the_librarys_masks(sam):
         own = dense + torch.arange(4.0).view(4, 1, 1, 1)
         lib_own = MaskDecoder.predict_masks(sam.mask_decoder, emb, pe, sparse, own)
         shared_own = predict_masks_shared_image(sam.mask_decoder, emb, pe, sparse, own)
-    assert shared_masks.shape == masks.shape == (4, 4, 256, 256)
+    assert shared_masks.shape == masks.shape == (4, 4, 4 * side, 4 * side)  # masks at 4× the embedding
     torch.testing.assert_close(shared_masks, masks, rtol=0, atol=1e-5)
     torch.testing.assert_close(shared_iou, iou, rtol=0, atol=1e-6)
     assert torch.equal(shared_own[0], lib_own[0])
