@@ -306,7 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_model_args(p)
 
-    p = sub.add_parser("scan", help="accuracy and the misclassified images of a labelled set (in process or on Ray)")
+    p = sub.add_parser(
+        "scan",
+        help="accuracy and the misclassified images of a labelled set (in process or on Ray)",
+        description="Score every image of a labelled set. The result is kept in the scan cache, where Find "
+        "errors, batch and study reuse it; an in-process scan also keeps its mistakes' gallery thumbnails in "
+        "<cache>/thumbnails.",
+    )
     p.add_argument(
         "source", help="a folder (one sub-folder per class), a label list (<file> <class>), a CSV, or 'demo'"
     )
@@ -502,7 +508,7 @@ def cmd_scan(args) -> int:
     # In process, the mistakes' gallery thumbnails are kept as they are found (from the decoded
     # views), where the app looks: Find errors then shows this scan without decoding a photo.
     # On Ray the views stay on the workers, so the app makes them when it first shows them.
-    kept = shared_cache(max_items=1) if runner is None else None
+    kept = shared_cache(max_items=1) if runner is None else None  # put() writes to disk only
     scanning = iter_scan(clf, image_set, runner=runner, thumbnails=kept)
     result = None
     try:
@@ -516,6 +522,8 @@ def cmd_scan(args) -> int:
     line.close()
     assert result is not None
     ScanCache().put(clf, image_set, result)  # what Find errors, batch and study then reuse
+    if kept is not None:
+        kept.prune()  # a short-lived process seldom reaches the every-10,000-writes check
     readable = result.readable
     mistakes = result.mistakes()
     print(

@@ -282,43 +282,47 @@ def tiny_sam(seed: int = 0, img_size: int = 256, dim: int = 64, depth: int = 2, 
 
     Args:
         seed: torch seed for the random weights (the same seed gives the same weights).
-        img_size: the encoder's square input in pixels (ViT-B/H: 1024); a multiple of 16.
+        img_size: the encoder's square input in pixels (ViT-B/L/H: 1024); a multiple of 16.
         dim, depth, heads: the encoder's width, blocks and attention heads (the last block global).
-        pdim: the prompt/mask decoder's width (ViT-B/H: 256).
+        pdim: the prompt/mask decoder's width (ViT-B/L/H: 256).
     """
     from functools import partial
 
     import torch
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-    torch.manual_seed(seed)
     side = img_size // 16  # the embedding's side: one token per 16-pixel patch
-    return Sam(
-        image_encoder=ImageEncoderViT(
-            depth=depth,
-            embed_dim=dim,
-            img_size=img_size,
-            mlp_ratio=4,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            num_heads=heads,
-            patch_size=16,
-            qkv_bias=True,
-            use_rel_pos=True,
-            global_attn_indexes=(depth - 1,),
-            window_size=7,
-            out_chans=pdim,
-        ),
-        prompt_encoder=PromptEncoder(
-            embed_dim=pdim, image_embedding_size=(side, side), input_image_size=(img_size, img_size), mask_in_chans=16
-        ),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=pdim, mlp_dim=256, num_heads=2),
-            transformer_dim=pdim,
-            iou_head_depth=3,
-            iou_head_hidden_dim=64,
-        ),
-    ).eval()
+    with torch.random.fork_rng():  # the caller's random state is left as it was
+        torch.manual_seed(seed)
+        return Sam(
+            image_encoder=ImageEncoderViT(
+                depth=depth,
+                embed_dim=dim,
+                img_size=img_size,
+                mlp_ratio=4,
+                norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+                num_heads=heads,
+                patch_size=16,
+                qkv_bias=True,
+                use_rel_pos=True,
+                global_attn_indexes=(depth - 1,),
+                window_size=7,
+                out_chans=pdim,
+            ),
+            prompt_encoder=PromptEncoder(
+                embed_dim=pdim,
+                image_embedding_size=(side, side),
+                input_image_size=(img_size, img_size),
+                mask_in_chans=16,
+            ),
+            mask_decoder=MaskDecoder(
+                num_multimask_outputs=3,
+                transformer=TwoWayTransformer(depth=2, embedding_dim=pdim, mlp_dim=256, num_heads=2),
+                transformer_dim=pdim,
+                iou_head_depth=3,
+                iou_head_hidden_dim=64,
+            ),
+        ).eval()
 
 
 __all__ = [

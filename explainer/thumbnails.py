@@ -274,11 +274,17 @@ class ThumbnailCache:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._made_dirs.add(target.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        except OSError:
+            return
+        try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, target)
-        except OSError:
-            return
+        except BaseException as exc:  # a full disk, or Ctrl-C in a command-line scan: no stray file
+            Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                return
+            raise
         with self._lock:
             self._writes += 1
             prune = self._writes % max(1, self.max_files // 10) == 0
@@ -299,9 +305,14 @@ class ThumbnailCache:
         if excess <= 0:
             return 0
         files.sort()
+        removed = 0
         for _, path in files[:excess]:
-            path.unlink(missing_ok=True)
-        return excess
+            try:
+                path.unlink(missing_ok=True)
+                removed += 1
+            except OSError:  # another user's file, or a read-only folder: leave it
+                continue
+        return removed
 
 
 def cache_folder() -> Path:
@@ -310,6 +321,7 @@ def cache_folder() -> Path:
     return settings.current().cache_dir / "thumbnails"
 
 
-def shared_cache(max_items: int = MEMORY_ITEMS) -> ThumbnailCache:
-    """A cache over :func:`cache_folder` (``max_items`` in memory, :data:`FILES_KEPT` on disk)."""
-    return ThumbnailCache(max_items=max_items, folder=cache_folder(), max_files=FILES_KEPT)
+def shared_cache(folder: str | Path | None = None, max_items: int = MEMORY_ITEMS) -> ThumbnailCache:
+    """A cache over ``folder`` (default :func:`cache_folder`): ``max_items`` in memory (for
+    lookups; :meth:`ThumbnailCache.put` writes to the folder only), :data:`FILES_KEPT` on disk."""
+    return ThumbnailCache(max_items=max_items, folder=folder or cache_folder(), max_files=FILES_KEPT)

@@ -28,7 +28,7 @@ from explainer.errors import DataError, ModelError
 from explainer.models import MODEL_SOURCES, Classifier, create, device_label, pick_device
 from explainer.models.registry import ModelInputs
 from explainer.scan import ScanCache
-from explainer.thumbnails import FILES_KEPT, GALLERY_SIZE, MEMORY_ITEMS, ThumbnailCache, cache_folder, framing_of
+from explainer.thumbnails import GALLERY_SIZE, ThumbnailCache, cache_folder, framing_of, shared_cache
 from ui.jobs import JobManager
 
 DEFAULT_SOURCE = "efficientnet_lite0"
@@ -314,7 +314,7 @@ _PREFETCH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lima-thum
 
 @st.cache_resource(show_spinner=False)
 def _thumbnail_cache(folder: str) -> ThumbnailCache:
-    return ThumbnailCache(max_items=MEMORY_ITEMS, folder=folder, max_files=FILES_KEPT)
+    return shared_cache(folder)
 
 
 def thumbnail_cache() -> ThumbnailCache:

@@ -154,3 +154,47 @@ def test_a_thumbnail_from_the_view_is_the_same_crop_and_put_keeps_it(tmp_path):
     cache.put(item, FRAMING, b"second")  # one is kept already: not replaced
     assert cache.peek(item, FRAMING) == (True, b"first")
     assert ThumbnailCache(folder=tmp_path / "thumbs").peek(item, FRAMING) == (True, b"first")  # on disk too
+
+
+def test_a_failed_or_cut_write_leaves_no_stray_file_and_prune_skips_what_it_cannot_remove(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import explainer.thumbnails as thumbs
+
+    folder = tmp_path / "thumbs"
+    items = [_save(tmp_path / f"{i}.png", _framed_photo(300 + i, 256)) for i in range(3)]
+    cache = ThumbnailCache(folder=folder, max_files=100)
+    real_replace = os.replace
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(thumbs.os, "replace", full_disk)
+    cache.put(items[0], FRAMING, b"jpeg")  # a full disk only costs the disk copy
+    assert list(folder.rglob("*.tmp")) == [] and list(folder.rglob("*.jpg")) == []
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(thumbs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in a command-line scan goes on up ...
+        cache.put(items[1], FRAMING, b"jpeg")
+    assert list(folder.rglob("*.tmp")) == []  # ... and leaves nothing half-written
+    monkeypatch.setattr(thumbs.os, "replace", real_replace)
+
+    for item in items:
+        cache.put(item, FRAMING, b"jpeg")
+    keys = [ThumbnailCache.key(item, FRAMING) for item in items]
+    for age, key in enumerate(keys):
+        os.utime(folder / key[:2] / f"{key}.jpg", ns=(10**18 + age * 10**9,) * 2)
+    locked = folder / keys[0][:2] / f"{keys[0]}.jpg"  # the oldest: another user's file
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    assert ThumbnailCache(folder=folder, max_files=1).prune() == 1  # the second oldest went
+    assert sorted(p.stem for p in folder.glob("*/*.jpg")) == sorted([keys[0], keys[2]])
