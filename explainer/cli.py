@@ -521,7 +521,10 @@ def cmd_scan(args) -> int:
         return _fail("interrupted: the scan was not saved")
     line.close()
     assert result is not None
-    ScanCache().put(clf, image_set, result)  # what Find errors, batch and study then reuse
+    try:
+        ScanCache().put(clf, image_set, result)  # what Find errors, batch and study then reuse
+    except OSError as exc:  # the report and --json below still carry the whole result
+        print(f"lima: warning: the scan could not be kept for the app ({exc})", file=sys.stderr)
     if kept is not None:
         kept.prune()  # a short-lived process seldom reaches the every-10,000-writes check
     readable = result.readable

@@ -133,6 +133,24 @@ def test_explain_bad_input_is_one_line_and_exit_2(fast_lite0, cat_file, tmp_path
         assert "bogus" in line
 
 
+def test_a_scan_that_cannot_be_kept_still_reports_and_writes_its_json(tmp_path, capsys, monkeypatch):
+    model, names = tiny_model_files(tmp_path)
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 20, 3), 80 * i, np.uint8)).save(folder / f"img{i}.png")
+    (folder / "labels.txt").write_text("".join(f"img{i}.png {i}\n" for i in range(3)))
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "a-file" / "scans"))  # cannot be a folder
+    report = tmp_path / "scan.json"
+    argv = ["scan", str(folder / "labels.txt"), "--model", f"torchscript:{model}", "--class-names", str(names)]
+    rc = cli.main([*argv, "--json", str(report)])
+    stdout, stderr = capsys.readouterr()
+    assert rc == 0 and "3 images, accuracy" in stdout
+    assert "warning: the scan could not be kept for the app" in stderr and "Traceback" not in stderr
+    assert len(ScanResult.from_json(report.read_text()).rows) == 3  # nothing is lost
+
+
 @pytest.mark.parametrize(
     "argv",
     [
