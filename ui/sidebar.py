@@ -172,12 +172,17 @@ def model_choice() -> ModelChoice:
     inputs = forms.options_form(source.inputs, f"model_{source.name}")
     if inputs is None:
         return ModelChoice(source.name, {"_invalid": True})
-    _model_to_url(ModelChoice(source.name, inputs.to_dict()))
-    return ModelChoice(source.name, inputs.to_dict())
+    choice = ModelChoice(source.name, inputs.to_dict())
+    _model_to_url(choice)
+    return choice
 
 
 MODEL_PARAM = "model"  # ?model=<source>&model.<input>=<value> (inputs that differ from their defaults)
 MODEL_INPUT = "model."
+
+
+def _is_model_param(key: str) -> bool:
+    return key == MODEL_PARAM or key.startswith(MODEL_INPUT)
 
 
 def encode_model(choice: ModelChoice) -> dict[str, str]:
@@ -197,7 +202,7 @@ def _model_params() -> dict[str, str]:
     params = st.query_params.to_dict()
     if MODEL_PARAM not in params:
         return {}
-    return {k: v for k, v in params.items() if k == MODEL_PARAM or k.startswith(MODEL_INPUT)}
+    return {k: v for k, v in params.items() if _is_model_param(k)}
 
 
 def _model_from_url(sources: dict) -> None:
@@ -235,7 +240,7 @@ def _model_to_url(choice: ModelChoice) -> None:
     if choice.source == resources.DEFAULT_SOURCE and MODEL_PARAM not in current:
         return
     if current != params:
-        for key in [k for k in st.query_params if k == MODEL_PARAM or k.startswith(MODEL_INPUT)]:
+        for key in [k for k in st.query_params if _is_model_param(k)]:
             if key not in params:  # a stray key of a hand-edited URL goes too
                 del st.query_params[key]
         for key, value in params.items():
@@ -262,7 +267,7 @@ def with_set(params: dict[str, str]) -> dict[str, str]:
     and the built-in model)."""
     value = st.query_params.get(SET_PARAM)
     out = {**params, SET_PARAM: value} if value is not None and SET_PARAM not in params else dict(params)
-    if not any(k == MODEL_PARAM or k.startswith(MODEL_INPUT) for k in params):
+    if not any(_is_model_param(k) for k in params):
         out.update(_model_params())
     return out
 
