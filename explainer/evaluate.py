@@ -198,7 +198,7 @@ def summarise(
             lo, hi = bootstrap_ci(mine, resamples, seed)
             stats: dict[str, Any] = {
                 "mean": float(mine.mean()) if mine.size else None,
-                "ci": [lo, hi],
+                "ci": [lo, hi] if mine.size else None,  # None, not NaN: NaN is not valid JSON
                 "n": int(mine.size),
             }
             both = np.array([(p, q) for p, q in pairs if p is not None and q is not None], np.float64)
@@ -367,6 +367,12 @@ def iter_evaluate(
     total_pairs = len(selected) * len(order)
     images: list[ImageEvaluation] = []
     seconds: dict[str, float] = dict.fromkeys(order, 0.0)
+    # A method that cannot run on this model (Grad-CAM on TorchScript) is skipped, with its reason.
+    unavailable: dict[str, str] = {}
+    for method in order:
+        ok, reason = METHODS.get(method).availability(clf)
+        if not ok:
+            unavailable[method] = reason
     done = 0
     yield EvaluationProgress(0, len(selected), 0, total_pairs, 0.0)
     for index, (item, row) in enumerate(selected):
@@ -381,8 +387,7 @@ def iter_evaluate(
             given = (method_options or {}).get(method)
             mo = resolve_options(method, given, lima_passes)
             pair_start = time.perf_counter()
-            ok, _ = METHODS.get(method).availability(clf)
-            if ok:
+            if method not in unavailable:
                 for item_progress in iter_method(subject, method, mo, tracked, methods_store=methods_store):
                     if item_progress.result is not None:
                         results[method] = item_progress.result
@@ -408,6 +413,7 @@ def iter_evaluate(
         "image_set": image_set.name,
         "image_set_fingerprint": image_set.fingerprint(),
         "images": len(images),
+        "unavailable": unavailable,
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "store": str(methods_store.root if methods_store else _settings.current().runs_dir),

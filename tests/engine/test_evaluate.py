@@ -4,6 +4,7 @@ summary statistics by hand, and the `evaluate` command's JSON and CSV."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -203,3 +204,52 @@ def test_bad_method_names_are_one_line(capsys):
     assert cli.main(["evaluate", "demo", "--methods", "lima,nosuch"]) == 2
     _, err = capsys.readouterr()
     assert err.startswith("lima: error:") and "nosuch" in err
+
+
+def test_the_summary_is_valid_json_when_a_metric_has_no_values(tiny_set, tmp_path):
+    """A set with nothing selected (or a budget no prefix fits) has no mean and no interval: the
+    summary says None, never NaN, which is not JSON (jq, browsers and strict parsers refuse it)."""
+    clf, image_set = tiny_set
+    one = evaluate(clf, image_set, MethodStore(tmp_path), methods="lima,random", limit=1)
+    large = dataclasses.replace(  # one region larger than 25 % of the image: no prefix fits 0.25
+        one.images[0], results={m: _without_budget(r, "0.25") for m, r in one.images[0].results.items()}
+    )
+    for evaluation in (dataclasses.replace(one, images=(large,)), dataclasses.replace(one, images=())):
+        doc = evaluation.to_dict()
+        json.dumps(doc, allow_nan=False)  # raises on NaN
+    assert doc["summary"]["random"]["insertion_auc"] == {"mean": None, "ci": None, "n": 0}
+
+
+def _without_budget(result: MethodResult, key: str) -> MethodResult:
+    score = dataclasses.replace(result.score, highest_confidence={**result.score.highest_confidence, key: None})
+    return dataclasses.replace(result, score=score)
+
+
+def test_a_method_that_cannot_run_is_reported_with_its_reason(tiny_set, tmp_path):
+    """Grad-CAM on a TorchScript model: skipped, and the evaluation says why."""
+    import torch
+
+    _, image_set = tiny_set
+    scripted = make_classifier(torch.jit.script(TinyCNN(3, seed=0)), 3, batch_size=32)
+    result = evaluate(scripted, image_set, MethodStore(tmp_path), methods="random,gradcam", limit=1)
+    assert "TorchScript" in result.provenance["unavailable"]["gradcam"]
+    assert set(result.images[0].results) == {"random"}
+    assert result.summary()["gradcam"]["insertion_auc"]["n"] == 0
+
+
+def test_the_evaluate_command_makes_the_folders_of_its_outputs(tiny_set, tmp_path, capsys, monkeypatch):
+    """--json/--csv in a folder that does not exist yet: checked before the work, made at the end
+    (it used to fail after the whole evaluation with "No such file or directory")."""
+    import explainer.models as models
+
+    clf, image_set = tiny_set
+    monkeypatch.setattr(models, "load_classifier", lambda *a, **k: clf)
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "scans"))
+    out_json, out_csv = tmp_path / "new" / "deeper" / "e.json", tmp_path / "other" / "e.csv"
+    args = ["evaluate", str(image_set.root), "--methods", "random", "--limit", "1", "--regions", "grid"]
+    rc = cli.main([*args, "--param", "cells_per_side=2", "--json", str(out_json), "--csv", str(out_csv), "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out_json.read_text())["images"][0]["methods"]["random"]["order"]
+    assert "random" in out_csv.read_text()
