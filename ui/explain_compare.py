@@ -297,9 +297,10 @@ def step_row(exp: Explanation, clf: Classifier | None, step: int, hidden: str) -
         f"With {step} region{'s' if step != 1 else ''}, what each method reveals "
         f"(p({md(exp.class_name(exp.target))}) under each image):"
     )
-    cols = st.columns(6)  # small tiles: the row stays one row
-    for i, r in enumerate(results[:6]):
-        image = render.step_image(exp.view, exp.labels, np.asarray(r.score.order), step, hidden=hidden, scale=1)
-        cols[i].image(
-            image, caption=f"{r.method} · {r.score.insertion[step]:.2f}", width="stretch", output_format="JPEG"
-        )
+    for first in range(0, len(results), 6):  # small tiles, six to a row: every method is shown
+        cols = st.columns(6)
+        for col, r in zip(cols, results[first : first + 6]):
+            image = render.step_image(exp.view, exp.labels, np.asarray(r.score.order), step, hidden=hidden, scale=1)
+            col.image(
+                image, caption=f"{r.method} · {r.score.insertion[step]:.2f}", width="stretch", output_format="JPEG"
+            )

@@ -25,3 +25,31 @@ def test_the_equal_cost_toggle_picks_which_saved_result_is_shown(tiny_exp, tmp_p
         [rise] = [r for r in results if r.method == "rise"]
         expected = tiny_exp.forward_passes if equal else resolve_options("rise").masks
         assert rise.ranking.forward_passes == expected, equal
+
+
+def _step_row_page(exp, clf, store_root):
+    from explainer.comparison import MethodStore
+    from ui import explain_compare
+
+    explain_compare.methods_store = lambda: MethodStore(store_root)
+    explain_compare.step_row(exp, clf, 4, "black")
+
+
+SMALL = {"rise": {"masks": 20}, "lime": {"samples": 20}, "kernelshap": {"samples": 20}}  # fast enough
+
+
+def test_the_step_row_shows_every_compared_method(tiny_exp, tmp_path):
+    """With k regions, what *each* method reveals: all of them, not the first six."""
+    from streamlit.testing.v1 import AppTest
+
+    clf = make_classifier(TinyCNN(5, seed=0), 5, embeddings=True)
+    store = MethodStore(tmp_path)
+    subject = subject_of(tiny_exp, clf)
+    names = ["smdl", "random", "ablation", "gradcam", "gradcam++", "ig", "rise", "lime", "kernelshap"]
+    for name in names:
+        options = resolve_options(name, SMALL.get(name))
+        run_to_end(iter_method(subject, name, options, tiny_exp.tracked, tiny_exp.tolerance, store))
+    at = AppTest.from_function(_step_row_page, args=(tiny_exp, clf, tmp_path), default_timeout=60).run()
+    assert not at.exception
+    captions = [c for img in at.get("image") for c in (img.proto.imgs[0].caption,)]
+    assert sorted(c.split(" · ")[0] for c in captions) == sorted(["lima", *names])
