@@ -407,6 +407,10 @@ def iter_evaluate(
         "evaluation": options.to_dict(),
         "methods": order,
         "method_options": {m: resolve_options(m, (method_options or {}).get(m)).to_dict() for m in order},
+        # Equal cost sets these options on each image to LiMA's forward passes there (not the defaults above).
+        "equal_cost_fields": {
+            m: field for m in order if options.equal_cost and (field := METHODS.get(m).samples_field)
+        },
         "regions": regions.to_dict(),
         "fill": fill,
         "model": clf.describe(),

@@ -253,3 +253,15 @@ def test_the_evaluate_command_makes_the_folders_of_its_outputs(tiny_set, tmp_pat
     assert rc == 0, err
     assert json.loads(out_json.read_text())["images"][0]["methods"]["random"]["order"]
     assert "random" in out_csv.read_text()
+
+
+def test_equal_cost_provenance_says_which_budgets_were_set_per_image(tiny_set, tmp_path):
+    """In equal-cost mode the sampling methods' budgets are LiMA's passes on each image, not the
+    defaults the provenance lists: it says so, and each image's passes show the value."""
+    clf, image_set = tiny_set
+    result = evaluate(clf, image_set, MethodStore(tmp_path), methods="lime,random", limit=1, equal_cost=True)
+    assert result.provenance["equal_cost_fields"] == {"lime": "samples"}
+    lima, lime = (result.images[0].results[m].ranking for m in ("lima", "lime"))
+    assert lime.forward_passes == lima.forward_passes == lime.options["samples"]
+    plain = evaluate(clf, image_set, MethodStore(tmp_path), methods="lime,random", limit=1)
+    assert plain.provenance["equal_cost_fields"] == {}
