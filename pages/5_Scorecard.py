@@ -210,9 +210,26 @@ def main() -> None:
             key="sc_run",
         )
     result = st.session_state.get("scorecard_result")
-    if result is not None:
+    if result is not None and _same_inputs(result, clf, image_set):
         _results(result)
+    elif result is not None:  # the set or the model changed in the sidebar since
+        st.caption(
+            f"The last scorecard in this session was of {md(result.provenance.get('image_set', 'another set'))} "
+            f"with {md(result.provenance.get('model', {}).get('id', 'another model'))}: run it again for this "
+            "set and model."
+        )
     state.init_state()
+
+
+def _same_inputs(evaluation, clf, image_set) -> bool:
+    """Whether a scorecard was made of this image set with this model."""
+    made = evaluation.provenance
+    model = made.get("model", {})
+    return (
+        made.get("image_set_fingerprint") == image_set.fingerprint()
+        and model.get("id") == clf.id
+        and model.get("weights_hash") == clf.weights_hash
+    )
 
 
 def resources_options(method: str):
