@@ -265,3 +265,23 @@ def test_equal_cost_provenance_says_which_budgets_were_set_per_image(tiny_set, t
     assert lime.forward_passes == lima.forward_passes == lime.options["samples"]
     plain = evaluate(clf, image_set, MethodStore(tmp_path), methods="lime,random", limit=1)
     assert plain.provenance["equal_cost_fields"] == {}
+
+
+def test_the_evaluate_command_names_the_images_it_could_not_use(tiny_set, tmp_path, capsys, monkeypatch):
+    """A broken file and a listed file that is missing: evaluated without them, and named (as
+    `scan` names them), not dropped in silence."""
+    import explainer.models as models
+
+    clf, _ = tiny_set
+    monkeypatch.setattr(models, "load_classifier", lambda *a, **k: clf)
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "scans"))
+    Image.fromarray(np.full((24, 24, 3), 90, np.uint8)).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "labels.txt").write_text("good.png 0\nbroken.png 1\nmissing.png 2\n")
+    args = ["evaluate", str(tmp_path / "labels.txt"), "--methods", "random", "--regions", "grid", "--quiet"]
+    assert cli.main([*args, "--param", "cells_per_side=2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("1 images")
+    assert "unreadable:" in err and "broken.png" in err
+    assert "skipped:" in err and "missing.png" in err
