@@ -409,7 +409,7 @@ def iter_evaluate(
         "method_options": {m: resolve_options(m, (method_options or {}).get(m)).to_dict() for m in order},
         # Equal cost sets these options on each image to LiMA's forward passes there (not the defaults above).
         "equal_cost_fields": {
-            m: field for m in order if options.equal_cost and (field := METHODS.get(m).samples_field)
+            m: budget for m in order if options.equal_cost and (budget := METHODS.get(m).samples_field)
         },
         "regions": regions.to_dict(),
         "fill": fill,
