@@ -316,6 +316,19 @@ def to_csv(evaluation: Evaluation) -> str:
 # -- running --------------------------------------------------------------------------------------------------------
 
 
+def estimate_passes(methods: Sequence[str], n_regions: int, equal_cost: bool = False) -> int:
+    """Model passes one image costs with these methods (a preview): each method's cost, a backward
+    pass counted as two forward ones, plus the 2(N + 1) of its scoring. Equal cost gives the
+    sampling methods LiMA's forward passes and runs LiMA even when it is not among ``methods``."""
+    names = list(dict.fromkeys(["lima", *methods] if equal_cost else methods))
+    lima = METHODS.get("lima").cost(n_regions, resolve_options("lima")).forward
+    total = 0
+    for name in names:
+        cost = METHODS.get(name).cost(n_regions, resolve_options(name, None, lima if equal_cost else None))
+        total += cost.forward + 2 * cost.backward + 2 * (n_regions + 1)
+    return total
+
+
 def select_items(
     clf: Classifier, image_set: ImageSet, options: EvaluationOptions, scan_result: scanning.ScanResult | None = None
 ) -> list[tuple[ImageItem, scanning.ScanRow]]:
@@ -437,6 +450,7 @@ __all__ = [
     "ImageEvaluation",
     "bootstrap_ci",
     "classes_of",
+    "estimate_passes",
     "iter_evaluate",
     "method_entry",
     "select_items",

@@ -10,7 +10,7 @@ import streamlit as st
 
 from explainer.comparison import MethodStore
 from explainer.errors import LimaError
-from explainer.evaluate import METRICS, EvaluationOptions, iter_evaluate, table, to_csv
+from explainer.evaluate import METRICS, EvaluationOptions, estimate_passes, iter_evaluate, table, to_csv
 from explainer.methods import METHODS
 from explainer.regions import REGION_METHODS, RegionSpec
 from ui import components, forms, page, public, resources, sidebar, state
@@ -192,7 +192,7 @@ def main() -> None:
     if options is not None and regions is not None:
         chosen = [r for r in scan.readable if not options.errors_only or not r.correct][: options.limit]
         n = 49 if regions.method == "slico" else 25
-        passes = sum(METHODS.get(m).cost(n, resources_options(m)).total for m in options.method_names())
+        passes = estimate_passes(options.method_names(), n, options.equal_cost)
         rate = resources.search_rate(ctx.model_key, clf)
         st.caption(
             f"{len(chosen)} images × {len(options.method_names())} methods: "
@@ -230,10 +230,6 @@ def _same_inputs(evaluation, clf, image_set) -> bool:
         and model.get("id") == clf.id
         and model.get("weights_hash") == clf.weights_hash
     )
-
-
-def resources_options(method: str):
-    return METHODS.get(method).options()
 
 
 page.render("Scorecard", main)

@@ -285,3 +285,17 @@ def test_the_evaluate_command_names_the_images_it_could_not_use(tiny_set, tmp_pa
     assert out.startswith("1 images")
     assert "unreadable:" in err and "broken.png" in err
     assert "skipped:" in err and "missing.png" in err
+
+
+def test_the_cost_estimate_follows_equal_cost_and_counts_the_scoring():
+    """What the Scorecard page previews per image: each method's passes (a backward pass counted
+    as two forward ones) plus the 2(N + 1) of its scoring; equal cost gives the sampling methods
+    LiMA's passes, and runs LiMA even when it is not chosen."""
+    from explainer.evaluate import estimate_passes
+    from explainer.search import forward_pass_count
+
+    n, lima = 49, forward_pass_count(49, "bidirectional", 8)
+    scoring = 2 * (n + 1)
+    assert estimate_passes(["lime"], n, equal_cost=False) == 1000 + scoring
+    assert estimate_passes(["lime"], n, equal_cost=True) == 2 * (lima + scoring)  # LiMA runs too
+    assert estimate_passes(["gradcam", "random"], n, equal_cost=True) == (lima + scoring) + (1 + 2 + scoring) + scoring
