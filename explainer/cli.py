@@ -681,6 +681,16 @@ def cmd_evaluate(args) -> int:
         f"{options.target} class{', equal cost' if options.equal_cost else ''}"
     )
     print(table(summary, result.methods))
+    for method, reason in result.provenance.get("unavailable", {}).items():
+        print(f"{method}: unavailable: {reason}")
+    for row in scanned.rows:  # left out of the evaluation: named as `scan` names them
+        if row.error:
+            print(f"unreadable: {row.error}", file=sys.stderr)
+    for problem in image_set.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    for out in (json_out, csv_out):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)  # checked at the start: it can be made
     if json_out is not None:
         json_out.write_text(
             json.dumps({**result.to_dict(), "summary": summary}, indent=1, default=str), encoding="utf-8"

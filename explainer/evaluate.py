@@ -198,7 +198,7 @@ def summarise(
             lo, hi = bootstrap_ci(mine, resamples, seed)
             stats: dict[str, Any] = {
                 "mean": float(mine.mean()) if mine.size else None,
-                "ci": [lo, hi],
+                "ci": [lo, hi] if mine.size else None,  # None, not NaN: NaN is not valid JSON
                 "n": int(mine.size),
             }
             both = np.array([(p, q) for p, q in pairs if p is not None and q is not None], np.float64)
@@ -316,6 +316,19 @@ def to_csv(evaluation: Evaluation) -> str:
 # -- running --------------------------------------------------------------------------------------------------------
 
 
+def estimate_passes(methods: Sequence[str], n_regions: int, equal_cost: bool = False) -> int:
+    """Model passes one image costs with these methods (a preview): each method's cost, a backward
+    pass counted as two forward ones, plus the 2(N + 1) of its scoring. Equal cost gives the
+    sampling methods LiMA's forward passes and runs LiMA even when it is not among ``methods``."""
+    names = list(dict.fromkeys(["lima", *methods] if equal_cost else methods))
+    lima = METHODS.get("lima").cost(n_regions, resolve_options("lima")).forward
+    total = 0
+    for name in names:
+        cost = METHODS.get(name).cost(n_regions, resolve_options(name, None, lima if equal_cost else None))
+        total += cost.forward + 2 * cost.backward + 2 * (n_regions + 1)
+    return total
+
+
 def select_items(
     clf: Classifier, image_set: ImageSet, options: EvaluationOptions, scan_result: scanning.ScanResult | None = None
 ) -> list[tuple[ImageItem, scanning.ScanRow]]:
@@ -367,6 +380,12 @@ def iter_evaluate(
     total_pairs = len(selected) * len(order)
     images: list[ImageEvaluation] = []
     seconds: dict[str, float] = dict.fromkeys(order, 0.0)
+    # A method that cannot run on this model (Grad-CAM on TorchScript) is skipped, with its reason.
+    unavailable: dict[str, str] = {}
+    for method in order:
+        ok, reason = METHODS.get(method).availability(clf)
+        if not ok:
+            unavailable[method] = reason
     done = 0
     yield EvaluationProgress(0, len(selected), 0, total_pairs, 0.0)
     for index, (item, row) in enumerate(selected):
@@ -381,8 +400,7 @@ def iter_evaluate(
             given = (method_options or {}).get(method)
             mo = resolve_options(method, given, lima_passes)
             pair_start = time.perf_counter()
-            ok, _ = METHODS.get(method).availability(clf)
-            if ok:
+            if method not in unavailable:
                 for item_progress in iter_method(subject, method, mo, tracked, methods_store=methods_store):
                     if item_progress.result is not None:
                         results[method] = item_progress.result
@@ -402,12 +420,17 @@ def iter_evaluate(
         "evaluation": options.to_dict(),
         "methods": order,
         "method_options": {m: resolve_options(m, (method_options or {}).get(m)).to_dict() for m in order},
+        # Equal cost sets these options on each image to LiMA's forward passes there (not the defaults above).
+        "equal_cost_fields": {
+            m: budget for m in order if options.equal_cost and (budget := METHODS.get(m).samples_field)
+        },
         "regions": regions.to_dict(),
         "fill": fill,
         "model": clf.describe(),
         "image_set": image_set.name,
         "image_set_fingerprint": image_set.fingerprint(),
         "images": len(images),
+        "unavailable": unavailable,
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "store": str(methods_store.root if methods_store else _settings.current().runs_dir),
@@ -427,6 +450,7 @@ __all__ = [
     "ImageEvaluation",
     "bootstrap_ci",
     "classes_of",
+    "estimate_passes",
     "iter_evaluate",
     "method_entry",
     "select_items",

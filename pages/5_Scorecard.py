@@ -10,7 +10,7 @@ import streamlit as st
 
 from explainer.comparison import MethodStore
 from explainer.errors import LimaError
-from explainer.evaluate import METRICS, EvaluationOptions, iter_evaluate, table, to_csv
+from explainer.evaluate import METRICS, EvaluationOptions, estimate_passes, iter_evaluate, table, to_csv
 from explainer.methods import METHODS
 from explainer.regions import REGION_METHODS, RegionSpec
 from ui import components, forms, page, public, resources, sidebar, state
@@ -192,7 +192,7 @@ def main() -> None:
     if options is not None and regions is not None:
         chosen = [r for r in scan.readable if not options.errors_only or not r.correct][: options.limit]
         n = 49 if regions.method == "slico" else 25
-        passes = sum(METHODS.get(m).cost(n, resources_options(m)).total for m in options.method_names())
+        passes = estimate_passes(options.method_names(), n, options.equal_cost)
         rate = resources.search_rate(ctx.model_key, clf)
         st.caption(
             f"{len(chosen)} images × {len(options.method_names())} methods: "
@@ -210,13 +210,26 @@ def main() -> None:
             key="sc_run",
         )
     result = st.session_state.get("scorecard_result")
-    if result is not None:
+    if result is not None and _same_inputs(result, clf, image_set):
         _results(result)
+    elif result is not None:  # the set or the model changed in the sidebar since
+        st.caption(
+            f"The last scorecard in this session was of {md(result.provenance.get('image_set', 'another set'))} "
+            f"with {md(result.provenance.get('model', {}).get('id', 'another model'))}: run it again for this "
+            "set and model."
+        )
     state.init_state()
 
 
-def resources_options(method: str):
-    return METHODS.get(method).options()
+def _same_inputs(evaluation, clf, image_set) -> bool:
+    """Whether a scorecard was made of this image set with this model."""
+    made = evaluation.provenance
+    model = made.get("model", {})
+    return (
+        made.get("image_set_fingerprint") == image_set.fingerprint()
+        and model.get("id") == clf.id
+        and model.get("weights_hash") == clf.weights_hash
+    )
 
 
 page.render("Scorecard", main)

@@ -55,18 +55,24 @@ def _plan(exp: Explanation, clf: Classifier, names: list[str], equal_cost: bool)
     return skey, out
 
 
-def saved_results(exp: Explanation, clf: Classifier | None) -> list[MethodResult]:
-    """The run itself first, then every other method saved for this subject (any options)."""
+def saved_results(exp: Explanation, clf: Classifier | None, equal_cost: bool | None = None) -> list[MethodResult]:
+    """The run itself first, then every other method saved for this subject: per method, the
+    result of the options chosen now (default budgets, or equal cost: ``equal_cost``, by default
+    the page's toggle), else one saved with other options (e.g. by ``evaluate``)."""
     own = result_of(exp)
     if clf is None or not same_model(exp, clf):
         return [own]
-    skey = subject_key(clf, exp.view, exp.labels, exp.target, exp.tracked, exp.config.fill)
+    if equal_cost is None:
+        equal_cost = bool(st.session_state.get(EQUAL_KEY, False))
+    skey, plan = _plan(exp, clf, METHODS.names(), equal_cost)
+    wanted = {name: key.rsplit(":", 1)[1] for name, _, key in plan}
     others = [r for r in methods_store().all(skey) if r.method != own.method]
     order = {name: i for i, name in enumerate(METHODS.names())}
-    latest: dict[str, MethodResult] = {}
-    for r in others:  # one per method: equal cost wins
-        latest[r.method] = r
-    return [own, *sorted(latest.values(), key=lambda r: order.get(r.method, 99))]
+    chosen: dict[str, MethodResult] = {}
+    for r in others:
+        if r.method not in chosen or r.subject.get("method_key") == wanted.get(r.method):
+            chosen[r.method] = r
+    return [own, *sorted(chosen.values(), key=lambda r: order.get(r.method, 99))]
 
 
 def _start(exp: Explanation, clf: Classifier, plan) -> None:
@@ -191,7 +197,7 @@ def compare_section(exp: Explanation, run_key: str, clf: Classifier | None) -> N
         args=(exp, clf, runnable),
         icon=":material/play_arrow:",
     )
-    results = saved_results(exp, clf)
+    results = saved_results(exp, clf, equal)
     if len(results) < 2:
         st.caption("Results appear here, side by side with LiMA, as each method finishes.")
         return
@@ -291,9 +297,10 @@ def step_row(exp: Explanation, clf: Classifier | None, step: int, hidden: str) -
         f"With {step} region{'s' if step != 1 else ''}, what each method reveals "
         f"(p({md(exp.class_name(exp.target))}) under each image):"
     )
-    cols = st.columns(6)  # small tiles: the row stays one row
-    for i, r in enumerate(results[:6]):
-        image = render.step_image(exp.view, exp.labels, np.asarray(r.score.order), step, hidden=hidden, scale=1)
-        cols[i].image(
-            image, caption=f"{r.method} · {r.score.insertion[step]:.2f}", width="stretch", output_format="JPEG"
-        )
+    for first in range(0, len(results), 6):  # small tiles, six to a row: every method is shown
+        cols = st.columns(6)
+        for col, r in zip(cols, results[first : first + 6]):
+            image = render.step_image(exp.view, exp.labels, np.asarray(r.score.order), step, hidden=hidden, scale=1)
+            col.image(
+                image, caption=f"{r.method} · {r.score.insertion[step]:.2f}", width="stretch", output_format="JPEG"
+            )

@@ -101,7 +101,7 @@ register(
 class LimeOptions(MethodOptions):
     samples: int = option(
         1000,
-        low=10,
+        low=1,  # equal cost can give fewer than 10: LiMA spends 6 passes on two regions
         high=100_000,
         step=50,
         ui_high=8000,
@@ -148,7 +148,7 @@ register(
 class KernelShapOptions(MethodOptions):
     samples: int = option(
         1000,
-        low=10,
+        low=1,  # equal cost can give fewer than 10: LiMA spends 6 passes on two regions
         high=100_000,
         step=50,
         ui_high=8000,

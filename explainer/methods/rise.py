@@ -34,7 +34,7 @@ from explainer.options import option
 class RiseOptions(MethodOptions):
     masks: int = option(
         500,
-        low=10,
+        low=1,  # equal cost can give fewer than 10: LiMA spends 6 passes on two regions
         high=100_000,
         step=50,
         ui_high=8000,

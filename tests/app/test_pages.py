@@ -559,6 +559,22 @@ def test_the_scorecard_page_evaluates_the_set_in_the_background():
     assert {b.label for b in at.get("download_button")} >= {"Scorecard (JSON)", "Scorecard (CSV)"}
 
 
+def test_a_scorecard_of_another_set_or_model_is_not_shown_as_this_ones():
+    """The last scorecard stays in the session; after the sidebar's set or model changes, it is
+    named as the other set's, not shown under this one."""
+    from explainer.evaluate import Evaluation
+
+    scanned_errors_page()
+    at = new_app()
+    at.switch_page(SCORECARD).run()
+    other = {"image_set": "someone else's set", "image_set_fingerprint": "0" * 64, "model": {"id": "x"}}
+    at.session_state["scorecard_result"] = Evaluation((), ("random",), other, {})
+    at.run()
+    assert not at.exception
+    assert not any("images" in s.value for s in at.subheader)
+    assert "someone else" in texts(at) and "run it again" in texts(at)
+
+
 def test_the_scorecard_asks_for_a_scan_first(tmp_path, monkeypatch):
     monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "empty-scans"))
     at = new_app()

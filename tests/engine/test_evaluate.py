@@ -4,6 +4,7 @@ summary statistics by hand, and the `evaluate` command's JSON and CSV."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -203,3 +204,98 @@ def test_bad_method_names_are_one_line(capsys):
     assert cli.main(["evaluate", "demo", "--methods", "lima,nosuch"]) == 2
     _, err = capsys.readouterr()
     assert err.startswith("lima: error:") and "nosuch" in err
+
+
+def test_the_summary_is_valid_json_when_a_metric_has_no_values(tiny_set, tmp_path):
+    """A set with nothing selected (or a budget no prefix fits) has no mean and no interval: the
+    summary says None, never NaN, which is not JSON (jq, browsers and strict parsers refuse it)."""
+    clf, image_set = tiny_set
+    one = evaluate(clf, image_set, MethodStore(tmp_path), methods="lima,random", limit=1)
+    large = dataclasses.replace(  # one region larger than 25 % of the image: no prefix fits 0.25
+        one.images[0], results={m: _without_budget(r, "0.25") for m, r in one.images[0].results.items()}
+    )
+    for evaluation in (dataclasses.replace(one, images=(large,)), dataclasses.replace(one, images=())):
+        doc = evaluation.to_dict()
+        json.dumps(doc, allow_nan=False)  # raises on NaN
+    assert doc["summary"]["random"]["insertion_auc"] == {"mean": None, "ci": None, "n": 0}
+
+
+def _without_budget(result: MethodResult, key: str) -> MethodResult:
+    score = dataclasses.replace(result.score, highest_confidence={**result.score.highest_confidence, key: None})
+    return dataclasses.replace(result, score=score)
+
+
+def test_a_method_that_cannot_run_is_reported_with_its_reason(tiny_set, tmp_path):
+    """Grad-CAM on a TorchScript model: skipped, and the evaluation says why."""
+    import torch
+
+    _, image_set = tiny_set
+    scripted = make_classifier(torch.jit.script(TinyCNN(3, seed=0)), 3, batch_size=32)
+    result = evaluate(scripted, image_set, MethodStore(tmp_path), methods="random,gradcam", limit=1)
+    assert "TorchScript" in result.provenance["unavailable"]["gradcam"]
+    assert set(result.images[0].results) == {"random"}
+    assert result.summary()["gradcam"]["insertion_auc"]["n"] == 0
+
+
+def test_the_evaluate_command_makes_the_folders_of_its_outputs(tiny_set, tmp_path, capsys, monkeypatch):
+    """--json/--csv in a folder that does not exist yet: checked before the work, made at the end
+    (it used to fail after the whole evaluation with "No such file or directory")."""
+    import explainer.models as models
+
+    clf, image_set = tiny_set
+    monkeypatch.setattr(models, "load_classifier", lambda *a, **k: clf)
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "scans"))
+    out_json, out_csv = tmp_path / "new" / "deeper" / "e.json", tmp_path / "other" / "e.csv"
+    args = ["evaluate", str(image_set.root), "--methods", "random", "--limit", "1", "--regions", "grid"]
+    rc = cli.main([*args, "--param", "cells_per_side=2", "--json", str(out_json), "--csv", str(out_csv), "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out_json.read_text())["images"][0]["methods"]["random"]["order"]
+    assert "random" in out_csv.read_text()
+
+
+def test_equal_cost_provenance_says_which_budgets_were_set_per_image(tiny_set, tmp_path):
+    """In equal-cost mode the sampling methods' budgets are LiMA's passes on each image, not the
+    defaults the provenance lists: it says so, and each image's passes show the value."""
+    clf, image_set = tiny_set
+    result = evaluate(clf, image_set, MethodStore(tmp_path), methods="lime,random", limit=1, equal_cost=True)
+    assert result.provenance["equal_cost_fields"] == {"lime": "samples"}
+    lima, lime = (result.images[0].results[m].ranking for m in ("lima", "lime"))
+    assert lime.forward_passes == lima.forward_passes == lime.options["samples"]
+    plain = evaluate(clf, image_set, MethodStore(tmp_path), methods="lime,random", limit=1)
+    assert plain.provenance["equal_cost_fields"] == {}
+
+
+def test_the_evaluate_command_names_the_images_it_could_not_use(tiny_set, tmp_path, capsys, monkeypatch):
+    """A broken file and a listed file that is missing: evaluated without them, and named (as
+    `scan` names them), not dropped in silence."""
+    import explainer.models as models
+
+    clf, _ = tiny_set
+    monkeypatch.setattr(models, "load_classifier", lambda *a, **k: clf)
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "scans"))
+    Image.fromarray(np.full((24, 24, 3), 90, np.uint8)).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "labels.txt").write_text("good.png 0\nbroken.png 1\nmissing.png 2\n")
+    args = ["evaluate", str(tmp_path / "labels.txt"), "--methods", "random", "--regions", "grid", "--quiet"]
+    assert cli.main([*args, "--param", "cells_per_side=2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("1 images")
+    assert "unreadable:" in err and "broken.png" in err
+    assert "skipped:" in err and "missing.png" in err
+
+
+def test_the_cost_estimate_follows_equal_cost_and_counts_the_scoring():
+    """What the Scorecard page previews per image: each method's passes (a backward pass counted
+    as two forward ones) plus the 2(N + 1) of its scoring; equal cost gives the sampling methods
+    LiMA's passes, and runs LiMA even when it is not chosen."""
+    from explainer.evaluate import estimate_passes
+    from explainer.search import forward_pass_count
+
+    n, lima = 49, forward_pass_count(49, "bidirectional", 8)
+    scoring = 2 * (n + 1)
+    assert estimate_passes(["lime"], n, equal_cost=False) == 1000 + scoring
+    assert estimate_passes(["lime"], n, equal_cost=True) == 2 * (lima + scoring)  # LiMA runs too
+    assert estimate_passes(["gradcam", "random"], n, equal_cost=True) == (lima + scoring) + (1 + 2 + scoring) + scoring

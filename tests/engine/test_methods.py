@@ -285,3 +285,18 @@ def test_closing_a_library_method_stops_its_model_calls(additive):
         assert stopped_at * clf.batch_size < 100_000
     finally:
         del clf.probs
+
+
+def test_equal_cost_holds_when_lima_spends_fewer_than_ten_passes():
+    """Two regions: LiMA spends 6 forward passes; the sampling methods get exactly 6 (they used to
+    refuse any budget under 10, which ended a whole equal-cost evaluation in an error)."""
+    labels = grid_labels(16, 2) // 2  # two horizontal bands: ids 0 and 1
+    clf = make_classifier(RegionSumModel(labels, [1.0, -1.0]), 2, batch_size=64)
+    subject = Subject(clf, WHITE, labels, 1)
+    lima = run(subject, "lima")
+    assert lima.ranking.forward_passes == 6
+    for method in ("rise", "lime", "kernelshap"):
+        options = resolve_options(method, None, equal_cost_passes=lima.ranking.forward_passes)
+        result = run_to_end(iter_method(subject, method, options))
+        assert result.ranking.forward_passes == 6, method
+        assert sorted(result.ranking.order.tolist()) == [0, 1]
