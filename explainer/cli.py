@@ -217,8 +217,18 @@ def _output_file(path: str | None, flag: str, inputs: tuple[str, ...] = ()) -> P
     for given in inputs:
         if Path(given).exists() and out.resolve() == Path(given).resolve():
             raise UsageError(f"{flag} {out} is an input of this command; it would be overwritten")
-    _output_folder(str(out.parent))
+    _output_folder(str(out.parent), flag)
     return out
+
+
+def _write_output(out: Path, data: str | bytes) -> None:
+    """Write an output file checked by :func:`_output_file`, making its folder first (the check
+    made sure it can be made, but made nothing, so bad input leaves no empty folder behind)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        out.write_text(data, encoding="utf-8")
+    else:
+        out.write_bytes(data)
 
 
 def _open_set(source: str, clf):
@@ -239,22 +249,22 @@ def _figure_formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def _output_folder(path: str) -> Path:
+def _output_folder(path: str, flag: str = "--out") -> Path:
     """Check an output folder before any work, so a long run never ends in an error; nothing is
     created yet (bad input leaves no empty folder behind): the folder, or its nearest existing
     parent, must be a writable folder."""
     if not path.strip():
-        raise UsageError("--out needs a folder name, got an empty one")
+        raise UsageError(f"{flag} needs a folder name, got an empty one")
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder (it is created if missing)")
+        raise UsageError(f"{flag} {out} is a file; give a folder (it is created if missing)")
     existing = out
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise UsageError(f"--out {out} cannot be created: {existing} is a file")
+        raise UsageError(f"{flag} {out} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out} cannot be written: no write permission in {existing}")
+        raise UsageError(f"{flag} {out} cannot be written: no write permission in {existing}")
     return out
 
 
@@ -546,7 +556,7 @@ def cmd_scan(args) -> int:
     for line in image_set.problems:
         print(f"skipped: {line}", file=sys.stderr)
     if json_out is not None:
-        json_out.write_text(result.to_json(), encoding="utf-8")
+        _write_output(json_out, result.to_json())
     return 0
 
 
@@ -597,7 +607,7 @@ def cmd_bench(args) -> int:
     if args.scan:
         result["scan"] = scan_bench(clf, _open_set(args.scan, clf))
     if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+        _write_output(json_out, json.dumps(result, indent=1))
     return 0
 
 
@@ -628,7 +638,7 @@ def _bench_backends(args, counts: list[int], options, json_out) -> int:
         first_demo=not args.no_demo,
     )
     if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+        _write_output(json_out, json.dumps(result, indent=1))
     return 0
 
 
@@ -688,15 +698,10 @@ def cmd_evaluate(args) -> int:
             print(f"unreadable: {row.error}", file=sys.stderr)
     for problem in image_set.problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    for out in (json_out, csv_out):
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)  # checked at the start: it can be made
     if json_out is not None:
-        json_out.write_text(
-            json.dumps({**result.to_dict(), "summary": summary}, indent=1, default=str), encoding="utf-8"
-        )
+        _write_output(json_out, json.dumps({**result.to_dict(), "summary": summary}, indent=1, default=str))
     if csv_out is not None:
-        csv_out.write_text(to_csv(result), encoding="utf-8")
+        _write_output(csv_out, to_csv(result))
     return 0
 
 
@@ -831,7 +836,7 @@ def cmd_batch(args) -> int:
         done = sorted(finished, key=lambda o: o.name)
         if json_out is not None:
             doc = {"complete": False, "images": [o.to_dict() for o in done]}
-            json_out.write_bytes(json_bytes(doc))
+            _write_output(json_out, json_bytes(doc))
         total = progress.total if progress is not None else 0
         print(
             f"stopped: {len(done)} of {total} images finished and saved in {runs.root}; "
@@ -856,7 +861,7 @@ def cmd_batch(args) -> int:
         f"wall time {result.wall_time_s:.1f} s ({rate:.2f} images/min); runs in {runs.root}"
     )
     if json_out is not None:
-        json_out.write_bytes(json_bytes({**result.to_dict(), "driver": _driver_stats(runner)}))
+        _write_output(json_out, json_bytes({**result.to_dict(), "driver": _driver_stats(runner)}))
     return 0
 
 

@@ -151,6 +151,27 @@ def test_a_scan_that_cannot_be_kept_still_reports_and_writes_its_json(tmp_path, 
     assert len(ScanResult.from_json(report.read_text()).rows) == 3  # nothing is lost
 
 
+def test_json_goes_into_a_folder_that_is_made_and_a_file_in_its_path_is_refused_first(tmp_path, capsys):
+    """--json into a new folder: the folder is made when the report is written (it used to end,
+    after the whole scan, in '[Errno 2] No such file or directory'); a file where a folder must be
+    is refused before any work, naming the flag."""
+    model, names = tiny_model_files(tmp_path)
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((20, 20, 3), 90 * i, np.uint8)).save(folder / f"img{i}.png")
+    (folder / "labels.txt").write_text("".join(f"img{i}.png {i}\n" for i in range(2)))
+    argv = ["scan", str(folder / "labels.txt"), "--model", f"torchscript:{model}", "--class-names", str(names)]
+    report = tmp_path / "new" / "deeper" / "scan.json"
+    assert cli.main([*argv, "--json", str(report)]) == 0
+    capsys.readouterr()
+    assert len(ScanResult.from_json(report.read_text()).rows) == 2
+    (tmp_path / "a-file").write_text("")
+    assert cli.main([*argv, "--json", str(tmp_path / "a-file" / "sub" / "scan.json")]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("lima: error: --json") and "a-file" in line
+
+
 @pytest.mark.parametrize(
     "argv",
     [
