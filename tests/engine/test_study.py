@@ -304,7 +304,10 @@ def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys)
     )
     config = tmp_path / "study.toml"
     config.write_text((tmp_path / "a" / "study.toml").read_text())
-    rc = cli.main(["study", str(folder), "--config", str(config), "--out", str(tmp_path / "b"), *model_args])
+    # the command the file's first line documents (the set is not recorded in the file: SET is named)
+    documented = config.read_text().splitlines()[0].split("python -m explainer ", 1)[1].split()
+    words = {"study.toml": str(config), "DIR": str(tmp_path / "b"), "SET": str(folder)}
+    rc = cli.main([words.get(w, w) for w in documented] + model_args)
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "a" / "checksums.sha256").read_bytes() == (tmp_path / "b" / "checksums.sha256").read_bytes()
     # a folder holding something else is refused before any work; exit 2, one line
@@ -378,3 +381,10 @@ def test_every_check_and_practice_trial_is_placed(tiny):
     assert Counter(t.trial_type for t in trials) == {"practice": 2, "main": 1, "check": 3}
     assert [t.trial_type for t in trials[:2]] == ["practice", "practice"]
     assert [t.position for t in trials] == list(range(1, 7))
+
+
+def test_command_line_text_none_is_the_condition_not_a_missing_value():
+    # `study --conditions none` (a no-explanation-only study) once failed with "conditions needs a value, got None"
+    parsed = StudyOptions.parse({"conditions": "none", "images": "auto", "lists": "1"})
+    assert parsed.conditions == "none" and parsed.condition_names() == ["none"]
+    assert parsed.images == "auto" and parsed.image_list() == ["auto"]
