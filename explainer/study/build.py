@@ -491,7 +491,12 @@ def _assemble(
             "random_matches": "lima" if "lima" in conditions else "the first ranked condition, else the budget",
         },
         "regions": regions.to_dict(),
-        "model": {k_: model[k_] for k_ in ("id", "weights_hash", "num_classes", "preprocess")},
+        # What ran the forward passes too: p_target's last digits differ between backends and devices
+        # (not the device's name: the same bytes come from any machine of that kind).
+        "model": {
+            **{k_: model[k_] for k_ in ("id", "weights_hash", "num_classes", "preprocess", "backend", "precision")},
+            "device_type": clf.device.type,
+        },
         "image_set": {"name": image_set.name, "kind": image_set.kind, "images": len(image_set)},
         "seed": options.seed,
         "versions": library_versions(),

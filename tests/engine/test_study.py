@@ -388,3 +388,11 @@ def test_command_line_text_none_is_the_condition_not_a_missing_value():
     parsed = StudyOptions.parse({"conditions": "none", "images": "auto", "lists": "1"})
     assert parsed.conditions == "none" and parsed.condition_names() == ["none"]
     assert parsed.images == "auto" and parsed.image_list() == ["auto"]
+
+
+def test_study_json_records_what_ran_the_model(agreement, tiny):
+    # p_target differs in its 6th decimal between PyTorch and ONNX Runtime (and CPU and CUDA): two bundles of the
+    # same settings differ in manifest.csv, so study.json must say which backend, precision and device type ran
+    clf = tiny[0]
+    model = json.loads(agreement.files["study.json"])["model"]
+    assert (model["backend"], model["precision"], model["device_type"]) == (clf.backend, clf.precision, "cpu")
