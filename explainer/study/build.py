@@ -181,6 +181,8 @@ class StudyProgress:
 
 def candidates(probs: np.ndarray, true: int, k: int) -> list[int]:
     """The distinction task's k classes: the top k, or for a mistake the top k−1 and the true class."""
+    if k > len(probs):
+        raise StudyError(f"{k} options per trial need at least {k} classes; the model has {len(probs)}")
     ranked = [int(c) for c in np.argsort(-probs, kind="stable")]
     top = ranked[:k]
     if true not in top:

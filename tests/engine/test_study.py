@@ -272,6 +272,7 @@ def test_random_control_matches_area_on_uneven_regions():
         ({"budgets": "0.1,1.5"}, "(0, 1]"),
         ({"task": "distinction", "conditions": "lima", "lists": 1, "checks": 1}, "attention checks"),
         ({"images": "nowhere.png"}, "nowhere.png"),
+        ({"task": "distinction", "conditions": "lima,random", "lists": 2, "k": 4}, "4 classes; the model has 3"),
     ],
 )
 def test_bad_configurations_are_clear_errors(tiny, options, message):
