@@ -397,3 +397,20 @@ def test_study_json_records_what_ran_the_model(agreement, tiny):
     clf = tiny[0]
     model = json.loads(agreement.files["study.json"])["model"]
     assert (model["backend"], model["precision"], model["device_type"]) == (clf.backend, clf.precision, "cpu")
+
+
+def test_a_listed_name_shared_by_two_images_is_refused_not_guessed(tmp_path):
+    from explainer.study.selection import select_images
+
+    clf = make_classifier(TinyCNN(3, seed=0), 3)
+    rng = np.random.default_rng(2)
+    for label in ("0", "1"):  # 0/a.png and 1/a.png: the name "a.png" is ambiguous, the keys are not
+        (tmp_path / label).mkdir()
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / label / "a.png")
+    image_set = folder_set(tmp_path, clf.class_names)
+    scanned = scan(clf, image_set)
+    with pytest.raises(StudyError, match="a.png names 2 images"):
+        select_images(image_set, scanned, StudyOptions(images="a.png", conditions="none", lists=1))
+    key = image_set.items[0].key
+    chosen = select_images(image_set, scanned, StudyOptions(images=key, conditions="none", lists=1))
+    assert [c.item.key for c in chosen] == [key]
