@@ -43,6 +43,7 @@ from explainer.study.conditions import (
     random_reveal,
     ranked_reveal,
     reveal_mask,
+    tracked_class,
 )
 from explainer.study.design import Trial, build_lists
 from explainer.study.options import (
@@ -297,8 +298,20 @@ def iter_build_study(
     for done, (key, target, method) in enumerate(needed):
         im = images[key]
         source = {"name": im.image.item.name, "digest": im.image.item.source_digest(), "label": im.image.row.label}
+        tracked = tracked_class(im.probs, target, im.image.row.label, im.image.row.pred)
         for item in iter_order(
-            clf, im.view, im.labels, target, method, search_fill, runs, methods_store, regions, source, options.seed
+            clf,
+            im.view,
+            im.labels,
+            target,
+            method,
+            search_fill,
+            runs,
+            methods_store,
+            regions,
+            source,
+            options.seed,
+            tracked,
         ):
             if item.result is not None:
                 orders[(key, target, method)] = item.result

@@ -22,6 +22,7 @@ from explainer.data import folder_set
 from explainer.errors import LimaError, StudyError
 from explainer.regions import RegionSpec, resolve_options
 from explainer.scan import scan
+from explainer.search import default_tracked
 from explainer.store import RunStore, run_key
 from explainer.study import StudyOptions, build_study, load_toml
 from explainer.study.conditions import matched_random, prefix_length
@@ -134,8 +135,12 @@ def test_stimulus_pixels_areas_and_model_probability(agreement, tiny):
         assert p == pytest.approx(float(r["p_target"]), abs=1e-3)
         if r["condition"] in ("lima", "smdl"):  # the ranked prefix whose area is closest to the budget
             search = "bidirectional" if r["condition"] == "lima" else "greedy"
-            key = run_key(clf.describe(), view, labels, int(r["target_class"]), None, SearchOptions(search=search))
-            assert key == r["run_key"] and runs.has(key)
+            # the key the Explain page and `batch` give the same image and target (they follow the true class
+            # beside the prediction of a mistake, else the runner-up), so their saved runs are reused here
+            target, true, pred = int(r["target_class"]), int(r["true_class"]), int(r["predicted_class"])
+            tracked = true if target == pred != true else default_tracked(clf.predict(view[None])[0], target)
+            key = run_key(clf.describe(), view, labels, target, tracked, SearchOptions(search=search))
+            assert key == r["run_key"] and runs.has(key) and runs.load(key).tracked == tracked
             order = runs.load(key).order
             k = prefix_length(labels, order, float(r["budget"]))
             assert r["revealed_regions"] == ";".join(str(x) for x in order[:k])
