@@ -248,6 +248,12 @@ def test_between_subject_design_shows_one_condition_per_list(tiny):
     answers = rows(bundle.files["answer_key.csv"])
     assert {r["list"]: r["condition"] for r in answers} == {"list_01": "lima", "list_02": "none"}
     assert len({r["condition"] for r in answers if r["list"] == "list_01"}) == 1
+    # practice trials show the list's own condition: the no-explanation group never practises with LiMA
+    bundle = build(tiny, design="between", conditions="lima,none", lists=2, mistakes=2, correct=2, practice=2)
+    practice = [
+        (r["list"], r["condition"]) for r in rows(bundle.files["answer_key.csv"]) if r["trial_type"] == "practice"
+    ]
+    assert sorted(practice) == [("list_01", "lima")] * 2 + [("list_02", "none")] * 2
 
 
 def test_random_control_matches_area_on_uneven_regions():
