@@ -291,7 +291,7 @@ def test_bad_configurations_are_clear_errors(tiny, options, message):
         build(tiny, **options)
 
 
-def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys):
+def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys, monkeypatch):
     model = tmp_path / "tiny.pt"
     torch.jit.script(TinyCNN(3, seed=0)).save(str(model))
     names = tmp_path / "names.txt"
@@ -329,6 +329,11 @@ def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys)
     assert "not empty" in capsys.readouterr().err and (tmp_path / "c" / "mine.txt").exists()
     with pytest.raises(StudyError):
         StudyOptions(task="agreement", target="topk").check()
+    # --out . (the current, empty folder): the bundle goes there and the zip beside it, named after it
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert cli.main(["study", str(folder), *common, "--out", ".", *model_args]) == 0, capsys.readouterr().err
+    assert (tmp_path / "here" / "manifest.csv").is_file() and (tmp_path / "here.zip").is_file()
 
 
 @pytest.mark.parametrize("look", ["black", "grey", "blur", "dimmed"])
