@@ -718,6 +718,8 @@ def _run_study(args) -> int:
     region = RegionSpec(method, region_options)
     out = check_output(_output_folder(args.out))
     zip_path = out.resolve().with_name(out.resolve().name + ".zip")  # resolved: `--out .` has no name of its own
+    if zip_path.is_dir():
+        raise UsageError(f"{zip_path} is a folder; the bundle's zip goes there (beside --out): move it or choose --out")
     clf = _load_model(args)
     image_set = _open_set(source, clf)
     scans = ScanCache()

@@ -334,6 +334,10 @@ def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys,
     monkeypatch.chdir(tmp_path / "here")
     assert cli.main(["study", str(folder), *common, "--out", ".", *model_args]) == 0, capsys.readouterr().err
     assert (tmp_path / "here" / "manifest.csv").is_file() and (tmp_path / "here.zip").is_file()
+    # a folder where the zip goes is refused before any work (nothing written)
+    (tmp_path / "d.zip").mkdir()
+    assert cli.main(["study", str(folder), *common, "--out", str(tmp_path / "d"), *model_args]) == 2
+    assert "d.zip is a folder" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize("look", ["black", "grey", "blur", "dimmed"])
