@@ -732,6 +732,9 @@ def _run_study(args) -> int:
         region_options = region_options.replace(**{k: getattr(parsed_pairs, k) for k in pairs})
     region = RegionSpec(method, region_options)
     out = check_output(_output_folder(args.out))
+    zip_path = out.resolve().with_name(out.resolve().name + ".zip")  # resolved: `--out .` has no name of its own
+    if zip_path.is_dir():
+        raise UsageError(f"{zip_path} is a folder; the bundle's zip goes there (beside --out): move it or choose --out")
     clf = _load_model(args)
     image_set = _open_set(source, clf)
     scans = ScanCache()
@@ -747,7 +750,6 @@ def _run_study(args) -> int:
     line.close()
     assert bundle is not None
     bundle.write(out)
-    zip_path = out.with_name(out.name + ".zip")
     zip_path.write_bytes(bundle.zip())
     match = bundle.study["area_matching"]
     stats = bundle.stats

@@ -205,6 +205,9 @@ class Options:
             if f is not None and f.kind == "choice" and isinstance(text, str) and text.strip() in f.spec.choices:
                 converted[name] = text.strip()  # a choice named "auto" or "none" is that choice, not None
                 continue
+            if f is not None and f.kind == "text" and not f.spec.optional and isinstance(text, str):
+                converted[name] = text.strip()  # text that cannot be None: "none" is a value (study conditions)
+                continue
             converted[name] = _from_text(text, f.kind if f else "text")
         return cls.from_mapping(converted)
 

@@ -18,7 +18,7 @@ from explainer.study import StudyBundle, StudyOptions, iter_build_study
 from explainer.study.build import study_config_json
 from explainer.study.options import AREA_MATCHED_RANDOM, MINIMAL, NO_EXPLANATION
 from explainer.study.selection import select_images
-from ui import components, forms, page, resources, sidebar, state
+from ui import components, forms, page, public, resources, sidebar, state
 from ui.text import md, md_message, safe_filename
 
 JOB_KEY = "study_job"
@@ -114,6 +114,8 @@ def _settings(clf, scan) -> tuple[StudyOptions | None, RegionSpec | None]:
 
 
 def _start(ctx, options: StudyOptions, regions: RegionSpec, scan_result) -> None:
+    if public.on():  # the button is disabled there; a forged click starts nothing either
+        return
     clf, image_set = ctx.clf, ctx.image_set
     blob = json.dumps([ctx.model_key, ctx.set_key, study_config_json(options, regions)], sort_keys=True)
     key = "study:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -258,7 +260,8 @@ def main() -> None:
         st.button(
             "Build the study",
             type="primary",
-            disabled=job is not None and job.active,
+            disabled=(job is not None and job.active) or public.on(),
+            help="A public demo shows saved results only; studies are built on a team server." if public.on() else None,
             on_click=_start,
             args=(ctx, options, regions, scan),
             icon=":material/play_arrow:",

@@ -43,6 +43,7 @@ from explainer.study.conditions import (
     random_reveal,
     ranked_reveal,
     reveal_mask,
+    tracked_class,
 )
 from explainer.study.design import Trial, build_lists
 from explainer.study.options import (
@@ -181,6 +182,8 @@ class StudyProgress:
 
 def candidates(probs: np.ndarray, true: int, k: int) -> list[int]:
     """The distinction task's k classes: the top k, or for a mistake the top k−1 and the true class."""
+    if k > len(probs):
+        raise StudyError(f"{k} options per trial need at least {k} classes; the model has {len(probs)}")
     ranked = [int(c) for c in np.argsort(-probs, kind="stable")]
     top = ranked[:k]
     if true not in top:
@@ -295,8 +298,20 @@ def iter_build_study(
     for done, (key, target, method) in enumerate(needed):
         im = images[key]
         source = {"name": im.image.item.name, "digest": im.image.item.source_digest(), "label": im.image.row.label}
+        tracked = tracked_class(im.probs, target, im.image.row.label, im.image.row.pred)
         for item in iter_order(
-            clf, im.view, im.labels, target, method, search_fill, runs, methods_store, regions, source, options.seed
+            clf,
+            im.view,
+            im.labels,
+            target,
+            method,
+            search_fill,
+            runs,
+            methods_store,
+            regions,
+            source,
+            options.seed,
+            tracked,
         ):
             if item.result is not None:
                 orders[(key, target, method)] = item.result
@@ -491,7 +506,12 @@ def _assemble(
             "random_matches": "lima" if "lima" in conditions else "the first ranked condition, else the budget",
         },
         "regions": regions.to_dict(),
-        "model": {k_: model[k_] for k_ in ("id", "weights_hash", "num_classes", "preprocess")},
+        # What ran the forward passes too: p_target's last digits differ between backends and devices
+        # (not the device's name: the same bytes come from any machine of that kind).
+        "model": {
+            **{k_: model[k_] for k_ in ("id", "weights_hash", "num_classes", "preprocess", "backend", "precision")},
+            "device_type": clf.device.type,
+        },
         "image_set": {"name": image_set.name, "kind": image_set.kind, "images": len(image_set)},
         "seed": options.seed,
         "versions": library_versions(),

@@ -170,7 +170,8 @@ For the researcher:
                     (agreement: yes = the prediction is right; otherwise the correct option's number).
   study.json        the resolved configuration, the model and its weights hash, the regions, library
                     versions, the seed, counts and how closely the random control matches the area.
-  study.toml        the same configuration as a study file: lima study --config study.toml rebuilds it.
+  study.toml        the same configuration as a study file: lima study SET --config study.toml
+                    rebuilds it (SET: the same image set; its path is not recorded).
   contact_sheet.png every stimulus with its condition.
   checksums.sha256  sha256 of every file (sha256sum -c checksums.sha256).
 """

@@ -30,7 +30,7 @@ from explainer.explanation import Explanation
 from explainer.methods import Subject
 from explainer.models import Classifier
 from explainer.regions import RegionSpec
-from explainer.search import iter_search
+from explainer.search import default_tracked, iter_search
 from explainer.store import RunStore, run_key
 from explainer.study.options import AREA_MATCHED_RANDOM, MINIMAL, NO_EXPLANATION
 
@@ -93,18 +93,23 @@ def iter_order(
     regions: RegionSpec | None = None,
     source: dict[str, Any] | None = None,
     seed: int = 0,
+    tracked: int | None = None,
 ) -> Iterator[OrderProgress]:
     """The method's order for (view, labels, target) with removed pixels filled by ``fill``:
-    reused from the stores when there, else computed and saved. The last item has the result."""
+    reused from the stores when there, else computed and saved. The last item has the result.
+
+    ``tracked`` (the class charted beside the target; it does not change the order) is part of the
+    stores' keys: pass the one the Explain page and ``batch`` use (see :func:`tracked_class`), so
+    their saved runs are found."""
     if method in SEARCHED:
         config = SearchOptions(search=SEARCHED[method], fill=fill)
-        key = run_key(clf.describe(), view, labels, target, None, config)
+        key = run_key(clf.describe(), view, labels, target, tracked, config)
         if runs.has(key):
             exp = runs.load(key)
             yield OrderProgress(None, RankedOrder(method, exp.order.astype(np.int32), exp.minimal_subset, key, False))
             return
         found: Explanation | None = None
-        for progress in iter_search(clf, view, labels, target, config, regions=regions, source=source):
+        for progress in iter_search(clf, view, labels, target, config, tracked=tracked, regions=regions, source=source):
             found = progress.result
             if found is None:
                 yield OrderProgress(progress)
@@ -115,14 +120,21 @@ def iter_order(
         return
     subject = Subject(clf, view, labels, target, fill, seed)
     options = resolve_options(method)
-    key = f"{subject_key(clf, view, labels, target, None, fill)}/{method_key(method, options, seed)}"
+    key = f"{subject_key(clf, view, labels, target, tracked, fill)}/{method_key(method, options, seed)}"
     searched = methods_store.get(*key.split("/")) is None
-    for step in iter_method(subject, method, options, None, methods_store=methods_store):
+    for step in iter_method(subject, method, options, tracked, methods_store=methods_store):
         if step.result is None:
             yield OrderProgress(step)
             continue
         r = step.result
         yield OrderProgress(None, RankedOrder(method, r.ranking.order, r.score.minimal_subset, key, searched))
+
+
+def tracked_class(probs: np.ndarray, target: int, true: int, pred: int) -> int:
+    """The class the Explain page (and ``batch``) follow beside ``target``: the true class when the
+    prediction of a mistake is explained, else the most likely other class (the prediction, or for
+    a correct image the runner-up). ``probs``: the K class probabilities of the full view."""
+    return true if target == pred != true else default_tracked(probs, target)
 
 
 def prefix_length(labels: np.ndarray, order: np.ndarray, budget: float) -> int:
@@ -235,4 +247,5 @@ __all__ = [
     "random_reveal",
     "ranked_reveal",
     "reveal_mask",
+    "tracked_class",
 ]

@@ -14,7 +14,8 @@ holds a multiple of C·B images, else within one.
 
 **Between-subject**: list l shows every image in condition l mod C; budgets rotate over the images.
 
-**Order**: practice trials first, then the main trials in a seeded shuffle per list, with the
+**Order**: practice trials first (between-subject: in the list's condition; within: the first
+explanation method), then the main trials in a seeded shuffle per list, with the
 attention checks at evenly spaced places. **Answer positions** (distinction, guess): within a
 list the correct option's position cycles through 1..k in a seeded order, so each position is
 correct equally often (within one).
@@ -107,10 +108,13 @@ def build_lists(
     practice = [im for im in images if im.role == "practice"]
     checks = [im for im in images if im.role == "check"]
     first_method = next((c for c in conditions if c != NO_EXPLANATION), NO_EXPLANATION)
-    practice_cell = Cell(first_method, None if first_method == NO_EXPLANATION else budgets[0], 0)
     check_cell = Cell(NO_EXPLANATION, None, 0)
     lists = []
     for list_index, row in enumerate(assign(images, options, conditions, budgets)):
+        # Practice with an explanation (within); between-subject, with the list's own condition only,
+        # so a control group (no explanation, random) never practises with another group's treatment.
+        practiced = conditions[list_index % len(conditions)] if options.design == "between" else first_method
+        practice_cell = Cell(practiced, None if practiced == NO_EXPLANATION else budgets[0], 0)
         order = seeded_rng(options.seed, "order", list_index).permutation(len(row))
         main = [row[i] for i in order]
         sequence: list[tuple[str, SelectedImage, Cell]] = [("practice", im, practice_cell) for im in practice]

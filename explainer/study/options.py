@@ -238,7 +238,7 @@ def parse_study(doc: Mapping[str, Any], where: str = "the study file") -> StudyF
 
 def dump_toml(options: StudyOptions, image_set: str | None, regions: str, params: Mapping[str, Any]) -> str:
     """The resolved configuration as a study file (every option, sorted as declared)."""
-    lines = ["# LiMA Lens study: python -m explainer study --config study.toml --out DIR"]
+    lines = ["# LiMA Lens study: python -m explainer study SET --config study.toml --out DIR"]  # SET: not recorded
     if image_set is not None:
         lines.append(f"set = {_toml_value(image_set)}")
     lines.append(f"regions = {_toml_value(regions)}")

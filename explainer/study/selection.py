@@ -75,7 +75,17 @@ def select_images(image_set: ImageSet, scan: ScanResult, options: StudyOptions) 
     rows = sorted((r for r in scan.readable if r.key in by_key), key=lambda r: r.key)
     listed = options.image_list()
     if listed:
-        index = {r.key: r for r in rows} | {r.name: r for r in rows if r.name not in {x.key for x in rows}}
+        keys = {r.key for r in rows}
+        by_name: dict[str, list[str]] = {}
+        for r in rows:
+            by_name.setdefault(r.name, []).append(r.key)
+        for name in listed:  # a file name that two images share (folders of classes) is not guessed
+            if name not in keys and len(by_name.get(name, [])) > 1:
+                sharing = by_name[name]
+                raise StudyError(
+                    f"{name} names {len(sharing)} images ({', '.join(sharing[:3])}): list them by key instead"
+                )
+        index = {r.key: r for r in rows} | {r.name: r for r in rows if r.name not in keys}
         missing = [name for name in listed if name not in index]
         if missing:
             raise StudyError(f"not in the image set (or unreadable): {', '.join(missing[:5])}")

@@ -49,3 +49,18 @@ def test_study_page_builds_previews_and_offers_the_bundle():
     at.number_input(key="study_view_trial").set_value(2).run()
     assert not at.exception
     assert bundle.lists[0][1]["shown_label"] in " ".join(m.value for m in at.markdown).replace("\\", "")
+
+
+def test_a_public_demo_builds_no_study(monkeypatch):
+    # A study can mean thousands of searches at any region count: like the Scorecard, a public demo doesn't run one
+    monkeypatch.setenv("LIMA_MODE", "public")
+    at = new_app()
+    at.switch_page(ERRORS).run()
+    wait_until(at, lambda a: any(m.label == "Accuracy" for m in a.metric))
+    at.switch_page(STUDY).run()
+    assert not at.exception, at.exception
+    at.multiselect(key="study_conditions").set_value(["random", "none"])
+    at.slider(key="study_lists").set_value(2)
+    at.run()
+    build = [b for b in at.button if b.key == "study_build"]
+    assert build and build[0].disabled and "team server" in (build[0].help or "")

@@ -22,6 +22,7 @@ from explainer.data import folder_set
 from explainer.errors import LimaError, StudyError
 from explainer.regions import RegionSpec, resolve_options
 from explainer.scan import scan
+from explainer.search import default_tracked
 from explainer.store import RunStore, run_key
 from explainer.study import StudyOptions, build_study, load_toml
 from explainer.study.conditions import matched_random, prefix_length
@@ -134,8 +135,12 @@ def test_stimulus_pixels_areas_and_model_probability(agreement, tiny):
         assert p == pytest.approx(float(r["p_target"]), abs=1e-3)
         if r["condition"] in ("lima", "smdl"):  # the ranked prefix whose area is closest to the budget
             search = "bidirectional" if r["condition"] == "lima" else "greedy"
-            key = run_key(clf.describe(), view, labels, int(r["target_class"]), None, SearchOptions(search=search))
-            assert key == r["run_key"] and runs.has(key)
+            # the key the Explain page and `batch` give the same image and target (they follow the true class
+            # beside the prediction of a mistake, else the runner-up), so their saved runs are reused here
+            target, true, pred = int(r["target_class"]), int(r["true_class"]), int(r["predicted_class"])
+            tracked = true if target == pred != true else default_tracked(clf.predict(view[None])[0], target)
+            key = run_key(clf.describe(), view, labels, target, tracked, SearchOptions(search=search))
+            assert key == r["run_key"] and runs.has(key) and runs.load(key).tracked == tracked
             order = runs.load(key).order
             k = prefix_length(labels, order, float(r["budget"]))
             assert r["revealed_regions"] == ";".join(str(x) for x in order[:k])
@@ -243,6 +248,12 @@ def test_between_subject_design_shows_one_condition_per_list(tiny):
     answers = rows(bundle.files["answer_key.csv"])
     assert {r["list"]: r["condition"] for r in answers} == {"list_01": "lima", "list_02": "none"}
     assert len({r["condition"] for r in answers if r["list"] == "list_01"}) == 1
+    # practice trials show the list's own condition: the no-explanation group never practises with LiMA
+    bundle = build(tiny, design="between", conditions="lima,none", lists=2, mistakes=2, correct=2, practice=2)
+    practice = [
+        (r["list"], r["condition"]) for r in rows(bundle.files["answer_key.csv"]) if r["trial_type"] == "practice"
+    ]
+    assert sorted(practice) == [("list_01", "lima")] * 2 + [("list_02", "none")] * 2
 
 
 def test_random_control_matches_area_on_uneven_regions():
@@ -272,6 +283,7 @@ def test_random_control_matches_area_on_uneven_regions():
         ({"budgets": "0.1,1.5"}, "(0, 1]"),
         ({"task": "distinction", "conditions": "lima", "lists": 1, "checks": 1}, "attention checks"),
         ({"images": "nowhere.png"}, "nowhere.png"),
+        ({"task": "distinction", "conditions": "lima,random", "lists": 2, "k": 4}, "4 classes; the model has 3"),
     ],
 )
 def test_bad_configurations_are_clear_errors(tiny, options, message):
@@ -279,7 +291,7 @@ def test_bad_configurations_are_clear_errors(tiny, options, message):
         build(tiny, **options)
 
 
-def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys):
+def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys, monkeypatch):
     model = tmp_path / "tiny.pt"
     torch.jit.script(TinyCNN(3, seed=0)).save(str(model))
     names = tmp_path / "names.txt"
@@ -304,7 +316,10 @@ def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys)
     )
     config = tmp_path / "study.toml"
     config.write_text((tmp_path / "a" / "study.toml").read_text())
-    rc = cli.main(["study", str(folder), "--config", str(config), "--out", str(tmp_path / "b"), *model_args])
+    # the command the file's first line documents (the set is not recorded in the file: SET is named)
+    documented = config.read_text().splitlines()[0].split("python -m explainer ", 1)[1].split()
+    words = {"study.toml": str(config), "DIR": str(tmp_path / "b"), "SET": str(folder)}
+    rc = cli.main([words.get(w, w) for w in documented] + model_args)
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "a" / "checksums.sha256").read_bytes() == (tmp_path / "b" / "checksums.sha256").read_bytes()
     # a folder holding something else is refused before any work; exit 2, one line
@@ -314,6 +329,15 @@ def test_cli_study_with_a_config_file_rebuilds_the_same_bundle(tmp_path, capsys)
     assert "not empty" in capsys.readouterr().err and (tmp_path / "c" / "mine.txt").exists()
     with pytest.raises(StudyError):
         StudyOptions(task="agreement", target="topk").check()
+    # --out . (the current, empty folder): the bundle goes there and the zip beside it, named after it
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert cli.main(["study", str(folder), *common, "--out", ".", *model_args]) == 0, capsys.readouterr().err
+    assert (tmp_path / "here" / "manifest.csv").is_file() and (tmp_path / "here.zip").is_file()
+    # a folder where the zip goes is refused before any work (nothing written)
+    (tmp_path / "d.zip").mkdir()
+    assert cli.main(["study", str(folder), *common, "--out", str(tmp_path / "d"), *model_args]) == 2
+    assert "d.zip is a folder" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize("look", ["black", "grey", "blur", "dimmed"])
@@ -378,3 +402,35 @@ def test_every_check_and_practice_trial_is_placed(tiny):
     assert Counter(t.trial_type for t in trials) == {"practice": 2, "main": 1, "check": 3}
     assert [t.trial_type for t in trials[:2]] == ["practice", "practice"]
     assert [t.position for t in trials] == list(range(1, 7))
+
+
+def test_command_line_text_none_is_the_condition_not_a_missing_value():
+    # `study --conditions none` (a no-explanation-only study) once failed with "conditions needs a value, got None"
+    parsed = StudyOptions.parse({"conditions": "none", "images": "auto", "lists": "1"})
+    assert parsed.conditions == "none" and parsed.condition_names() == ["none"]
+    assert parsed.images == "auto" and parsed.image_list() == ["auto"]
+
+
+def test_study_json_records_what_ran_the_model(agreement, tiny):
+    # p_target differs in its 6th decimal between PyTorch and ONNX Runtime (and CPU and CUDA): two bundles of the
+    # same settings differ in manifest.csv, so study.json must say which backend, precision and device type ran
+    clf = tiny[0]
+    model = json.loads(agreement.files["study.json"])["model"]
+    assert (model["backend"], model["precision"], model["device_type"]) == (clf.backend, clf.precision, "cpu")
+
+
+def test_a_listed_name_shared_by_two_images_is_refused_not_guessed(tmp_path):
+    from explainer.study.selection import select_images
+
+    clf = make_classifier(TinyCNN(3, seed=0), 3)
+    rng = np.random.default_rng(2)
+    for label in ("0", "1"):  # 0/a.png and 1/a.png: the name "a.png" is ambiguous, the keys are not
+        (tmp_path / label).mkdir()
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / label / "a.png")
+    image_set = folder_set(tmp_path, clf.class_names)
+    scanned = scan(clf, image_set)
+    with pytest.raises(StudyError, match="a.png names 2 images"):
+        select_images(image_set, scanned, StudyOptions(images="a.png", conditions="none", lists=1))
+    key = image_set.items[0].key
+    chosen = select_images(image_set, scanned, StudyOptions(images=key, conditions="none", lists=1))
+    assert [c.item.key for c in chosen] == [key]
