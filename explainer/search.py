@@ -324,6 +324,17 @@ def default_tracked(probs_full: np.ndarray, target: int) -> int:
     return int(ranked[0] if ranked[0] != target else ranked[1])
 
 
+def tracked_beside(probs_full: np.ndarray, target: int, true_label: int | None = None) -> int:
+    """The class the Explain page, ``batch`` and the study builder follow beside ``target`` (it is
+    part of a run's key, so all three must choose it alike): the true class when the prediction
+    of a mistake is explained, else :func:`default_tracked`. ``probs_full``: the K class
+    probabilities of the full view; ``true_label``: the image's label, None when unknown."""
+    pred = int(np.argmax(probs_full))
+    if true_label is not None and target == pred != true_label:
+        return int(true_label)
+    return default_tracked(probs_full, target)
+
+
 def iter_search(
     clf: Classifier,
     view: np.ndarray,

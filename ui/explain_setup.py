@@ -20,7 +20,7 @@ from explainer.objective import Weights
 from explainer.progress import Done
 from explainer.regions import REGION_METHODS, RegionSpec, propose_regions, region_stats
 from explainer.sam import SAM_CPU_PRESET, SAM_STAGE_SECONDS, SamOptions, sam_cost_s, sam_status
-from explainer.search import default_tracked, forward_pass_count, iter_search
+from explainer.search import forward_pass_count, iter_search, tracked_beside
 from explainer.source_view import source_view
 from ui import components, forms, public, resources, state
 from ui.sidebar import Context
@@ -351,7 +351,7 @@ def _target_panel(ctx: Context, item: ImageItem, probs: np.ndarray) -> tuple[int
         )
     # Follow the prediction (or, when explaining the prediction of a mistake, the true class);
     # for a correct image the engine's default, the runner-up.
-    tracked = item.label if target == pred != item.label else default_tracked(probs, target)
+    tracked = tracked_beside(probs, target, item.label)
     role = "the prediction" if tracked == pred else "the true class" if tracked == item.label else "the runner-up"
     st.caption(f"Also charted: **{md(names[tracked])}** ({role}), scored on the same regions in the same order.")
     return int(target), int(tracked)

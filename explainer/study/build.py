@@ -31,7 +31,7 @@ from explainer.errors import StudyError
 from explainer.models import Classifier
 from explainer.progress import eta_from_rate
 from explainer.regions import REGION_METHODS, RegionSpec, propose_regions
-from explainer.search import library_versions
+from explainer.search import library_versions, tracked_beside
 from explainer.store import RunStore
 from explainer.study import bundle as files_
 from explainer.study.conditions import (
@@ -43,7 +43,6 @@ from explainer.study.conditions import (
     random_reveal,
     ranked_reveal,
     reveal_mask,
-    tracked_class,
 )
 from explainer.study.design import Trial, build_lists
 from explainer.study.options import (
@@ -298,7 +297,7 @@ def iter_build_study(
     for done, (key, target, method) in enumerate(needed):
         im = images[key]
         source = {"name": im.image.item.name, "digest": im.image.item.source_digest(), "label": im.image.row.label}
-        tracked = tracked_class(im.probs, target, im.image.row.label, im.image.row.pred)
+        tracked = tracked_beside(im.probs, target, im.image.row.label)
         for item in iter_order(
             clf,
             im.view,

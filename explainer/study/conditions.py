@@ -30,7 +30,7 @@ from explainer.explanation import Explanation
 from explainer.methods import Subject
 from explainer.models import Classifier
 from explainer.regions import RegionSpec
-from explainer.search import default_tracked, iter_search
+from explainer.search import iter_search
 from explainer.store import RunStore, run_key
 from explainer.study.options import AREA_MATCHED_RANDOM, MINIMAL, NO_EXPLANATION
 
@@ -99,7 +99,7 @@ def iter_order(
     reused from the stores when there, else computed and saved. The last item has the result.
 
     ``tracked`` (the class charted beside the target; it does not change the order) is part of the
-    stores' keys: pass the one the Explain page and ``batch`` use (see :func:`tracked_class`), so
+    stores' keys: pass the one the Explain page and ``batch`` use (see :func:`tracked_beside`), so
     their saved runs are found."""
     if method in SEARCHED:
         config = SearchOptions(search=SEARCHED[method], fill=fill)
@@ -128,13 +128,6 @@ def iter_order(
             continue
         r = step.result
         yield OrderProgress(None, RankedOrder(method, r.ranking.order, r.score.minimal_subset, key, searched))
-
-
-def tracked_class(probs: np.ndarray, target: int, true: int, pred: int) -> int:
-    """The class the Explain page (and ``batch``) follow beside ``target``: the true class when the
-    prediction of a mistake is explained, else the most likely other class (the prediction, or for
-    a correct image the runner-up). ``probs``: the K class probabilities of the full view."""
-    return true if target == pred != true else default_tracked(probs, target)
 
 
 def prefix_length(labels: np.ndarray, order: np.ndarray, budget: float) -> int:
@@ -247,5 +240,4 @@ __all__ = [
     "random_reveal",
     "ranked_reveal",
     "reveal_mask",
-    "tracked_class",
 ]

@@ -280,3 +280,27 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+@pytest.mark.parametrize(
+    ("target", "label", "expected"),
+    [
+        (1, 0, 0),  # the prediction of a mistake: follow the true class
+        (0, 0, 1),  # the true class of a mistake: follow the prediction
+        (1, 1, 2),  # a correct image: the runner-up
+        (2, 0, 1),  # another class: the prediction
+    ],
+)
+def test_the_class_followed_beside_the_target_is_the_same_for_the_page_batch_and_study(target, label, expected):
+    """One rule for every caller (it is part of a run's key): ``tracked_beside`` on the full
+    probabilities agrees with ``batch``/``evaluate``'s choice from a scan row."""
+    from explainer.evaluate import classes_of
+    from explainer.scan import ScanRow
+    from explainer.search import tracked_beside
+
+    probs = np.array([0.1, 0.6, 0.3, 0.0], np.float32)
+    assert tracked_beside(probs, target, label) == expected
+    if target in (label, 1):  # the targets batch can ask for: the true or the predicted class
+        top = tuple((int(c), float(probs[c])) for c in np.argsort(-probs, kind="stable"))
+        row = ScanRow("k", "k", label, 1, float(probs[label]), 0.6, top)
+        assert classes_of(row, "true" if target == label else "predicted") == (target, expected)
