@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 import torch
 
-FILLS = ("black", "mean", "blur")
+FILLS = ("black", "mean", "blur", "grey", "dimmed")
+GREY = 128  # the "grey" fill, uint8
+DIM = 0.25  # the "dimmed" fill: the view at a quarter of its brightness
 
 
 def fill_image(view: np.ndarray, fill: str) -> np.ndarray:
@@ -21,8 +23,9 @@ def fill_image(view: np.ndarray, fill: str) -> np.ndarray:
 
     Args:
         view: S×S×3 uint8 RGB.
-        fill: "black" (0, as in the paper), "mean" (the view's mean colour) or "blur" (a strong
-            Gaussian blur of the view, sigma = S/16).
+        fill: "black" (0, as in the paper), "mean" (the view's mean colour), "blur" (a strong
+            Gaussian blur of the view, sigma = S/16), "grey" (128) or "dimmed" (the view at a
+            quarter of its brightness, rounded to uint8 as a stimulus image is).
 
     Returns:
         S×S×3 float32 in [0, 1].
@@ -34,6 +37,10 @@ def fill_image(view: np.ndarray, fill: str) -> np.ndarray:
     if fill == "blur":
         sigma = view.shape[0] / 16
         return cv2.GaussianBlur(view, (0, 0), sigmaX=sigma, sigmaY=sigma).astype(np.float32) / 255.0
+    if fill == "grey":
+        return np.full(view.shape, GREY / 255.0, np.float32)
+    if fill == "dimmed":
+        return np.round(view.astype(np.float32) * DIM) / 255.0
     raise ValueError(f"fill must be one of {FILLS}, got {fill!r}.")
 
 

@@ -46,8 +46,9 @@ class SearchOptions(Options):
         "black",
         choices=FILLS,
         label="removed pixels",
-        labels={"black": "black", "mean": "mean colour", "blur": "blurred"},
-        help="How removed pixels are filled: black (the paper), the mean colour, or a blur.",
+        labels={"black": "black", "mean": "mean colour", "blur": "blurred", "grey": "grey", "dimmed": "dimmed"},
+        help="How removed pixels are filled: black (the paper), the mean colour, a blur, grey (128), or the "
+        "image dimmed to a quarter (the study builder's looks).",
     )
     tolerance: float = option(
         0.005,

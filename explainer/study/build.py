@@ -49,7 +49,6 @@ from explainer.study.options import (
     AREA_MATCHED_RANDOM,
     MINIMAL,
     NO_EXPLANATION,
-    SEARCH_FILL,
     StudyOptions,
     dump_toml,
 )
@@ -258,7 +257,8 @@ def iter_build_study(
     conditions, budgets = options.condition_names(), options.budget_values()
     runs = runs or RunStore()
     methods_store = methods_store or MethodStore(runs.root / "_methods")
-    search_fill = SEARCH_FILL[options.fill]
+    # The explanations are searched and scored with the fill participants see (study-design §3.3).
+    search_fill = options.fill
     start = time.perf_counter()
     yield StudyProgress(0, 1, 0.0, "scanning the image set")
     result = scan_result or scanning.scan(clf, image_set)
@@ -500,7 +500,7 @@ def _assemble(
             "lists": options.lists,
             # The explanations' settings (lima searches bidirectionally, smdl greedily; both fill with this).
             "search_settings": {
-                k_: v for k_, v in SearchOptions(fill=SEARCH_FILL[options.fill]).to_dict().items() if k_ != "search"
+                k_: v for k_, v in SearchOptions(fill=options.fill).to_dict().items() if k_ != "search"
             },
             "random_matches": "lima" if "lima" in conditions else "the first ranked condition, else the budget",
         },

@@ -21,14 +21,11 @@ from explainer.options import Options, option
 
 TASKS = ("agreement", "distinction", "guess")
 DESIGNS = ("within", "between")
-LOOKS = ("black", "grey", "blur", "dimmed")
+LOOKS = ("black", "grey", "blur", "dimmed")  # each is also a search fill (explainer.compose.FILLS)
 TARGETS = ("predicted", "true", "topk")
 NO_EXPLANATION = "none"
 AREA_MATCHED_RANDOM = "random"
 MINIMAL = "minimal"
-# The study's look -> the fill the explanations are searched and scored with (explainer.compose.FILLS):
-# grey is closest to the view's mean colour; dimmed hides like black does (the model sees black).
-SEARCH_FILL = {"black": "black", "grey": "mean", "blur": "blur", "dimmed": "black"}
 
 
 @dataclass(frozen=True)
@@ -265,7 +262,6 @@ __all__ = [
     "LOOKS",
     "MINIMAL",
     "NO_EXPLANATION",
-    "SEARCH_FILL",
     "TARGETS",
     "TASKS",
     "StudyFile",

@@ -18,10 +18,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from explainer import render
+from explainer.compose import DIM, GREY
 from explainer.errors import StudyError
 
-GREY = 128
-DIM = 0.25
 OUTLINE_RGB = (255, 214, 0)
 
 

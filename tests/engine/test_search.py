@@ -7,6 +7,7 @@ import pytest
 from helpers import RegionSumModel, TinyCNN, grid_labels, make_classifier, random_view
 from spec_reference import SpecSearch
 
+from explainer.compose import FILLS
 from explainer.errors import ImageError, LabelError, ModelError, RegionError
 from explainer.search import explain, forward_pass_count, iter_search
 
@@ -238,7 +239,7 @@ def test_bad_views_and_label_maps_are_refused():
         explain(clf, random_view(16, 0), gappy, target=0)
 
 
-@pytest.mark.parametrize("fill", ["black", "mean", "blur"])
+@pytest.mark.parametrize("fill", FILLS)
 def test_one_stream_of_kept_and_removed_images_equals_the_two_composed_apart(fill):
     import torch
 

@@ -360,6 +360,32 @@ def test_hidden_pixels_equal_the_fill_and_shown_pixels_the_view(look):
     assert (outlined != out).any() and np.array_equal(outlined[~mask], out[~mask])  # the outline is inside
 
 
+@pytest.mark.parametrize("look", ["black", "grey", "blur", "dimmed"])
+def test_the_search_sees_the_stimulus_participants_see(look):
+    """study-design §3.3: the explanation is searched and scored with the fill participants see.
+    At the model's resolution, the image the search composes for a subset is the stimulus."""
+    import torch
+
+    from explainer.compose import Composer
+    from explainer.study.rendering import stimulus
+
+    view = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(4), 256).reshape(32, 32)  # four bands of 8 rows
+    composed = Composer(view, labels, torch.device("cpu"), look).images(torch.tensor([[True, False, True, False]]))
+    seen = composed[0].permute(1, 2, 0).numpy() * 255
+    shown = stimulus(view, np.isin(labels, [0, 2]), look, 32)
+    assert np.abs(seen - shown).max() < 1e-3
+
+
+def test_a_dimmed_study_searches_with_the_dimmed_fill(tiny):
+    clf, _, _, runs = tiny
+    bundle = build(tiny, fill="dimmed", conditions="lima,none", lists=2, mistakes=1, correct=1)
+    doc = json.loads(bundle.files["study.json"])
+    assert doc["resolved"]["search_settings"]["fill"] == "dimmed"
+    keys = {r["run_key"] for r in rows(bundle.files["manifest.csv"]) if r["condition"] == "lima"}
+    assert keys and all(runs.load(k).config["fill"] == "dimmed" for k in keys)
+
+
 def test_guess_task_with_a_registry_method_as_condition(tiny):
     with pytest.raises(StudyError, match="at least 4 classes"):  # the true label is never an option
         build(tiny, task="guess", conditions="ablation,random", lists=2, k=3, mistakes=2, correct=2)
