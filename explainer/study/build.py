@@ -46,6 +46,7 @@ from explainer.study.conditions import (
 )
 from explainer.study.design import Trial, build_lists
 from explainer.study.options import (
+    GUESS_NEEDS_MISTAKES,
     AREA_MATCHED_RANDOM,
     MINIMAL,
     NO_EXPLANATION,
@@ -191,7 +192,7 @@ def candidates(probs: np.ndarray, true: int, k: int) -> list[int]:
 
 def guess_options(probs: np.ndarray, true: int, pred: int, k: int) -> list[int]:
     """The guess task's k labels: the model's label and the next most likely classes (not the
-    true one, which the participant is shown, unless the model got it right)."""
+    true one, which the participant is shown; a main trial is always a mistake)."""
     others = [int(c) for c in np.argsort(-probs, kind="stable") if c != pred and c != true]
     if len(others) < k - 1:
         raise StudyError(f"{k} options per trial need at least {k + 1} classes; the model has {len(probs)}")
@@ -263,6 +264,9 @@ def iter_build_study(
     yield StudyProgress(0, 1, 0.0, "scanning the image set")
     result = scan_result or scanning.scan(clf, image_set)
     chosen = select_images(image_set, result, options)
+    given_away = [s.item.name for s in chosen if options.task == "guess" and s.role == "main" and s.correct]
+    if given_away:  # an explicit list with correct images (practice and checks may be correct)
+        raise StudyError(f"{GUESS_NEEDS_MISTAKES}; correct: {', '.join(given_away[:5])}")
     lists = build_lists(chosen, options, conditions, budgets)
     ranked = [c for c in conditions if c not in (NO_EXPLANATION, AREA_MATCHED_RANDOM)]
     reference = "lima" if "lima" in ranked else (ranked[0] if ranked else None)

@@ -21,6 +21,10 @@ from explainer.options import Options, option
 
 TASKS = ("agreement", "distinction", "guess")
 DESIGNS = ("within", "between")
+GUESS_NEEDS_MISTAKES = (
+    "the guess task asks for the model's wrong label, so its trials are mistakes: a correct image's answer "
+    "would be the true label shown beside it"
+)
 LOOKS = ("black", "grey", "blur", "dimmed")  # each is also a search fill (explainer.compose.FILLS)
 TARGETS = ("predicted", "true", "topk")
 NO_EXPLANATION = "none"
@@ -170,6 +174,8 @@ class StudyOptions(Options):
             )
         if self.task == "distinction" and self.checks:
             raise StudyError("attention checks are defined for the agreement and guess tasks")
+        if self.task == "guess" and self.correct and not self.image_list():
+            raise StudyError(f"{GUESS_NEEDS_MISTAKES} (set correct to 0)")
         if not self.image_list() and self.mistakes + self.correct == 0:
             raise StudyError("choose at least one image (mistakes, correct, or an explicit list)")
 
@@ -259,6 +265,7 @@ def _toml_value(value: Any) -> str:
 __all__ = [
     "AREA_MATCHED_RANDOM",
     "DESIGNS",
+    "GUESS_NEEDS_MISTAKES",
     "LOOKS",
     "MINIMAL",
     "NO_EXPLANATION",

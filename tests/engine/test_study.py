@@ -283,6 +283,7 @@ def test_random_control_matches_area_on_uneven_regions():
         ({"budgets": "0.1,1.5"}, "(0, 1]"),
         ({"task": "distinction", "conditions": "lima", "lists": 1, "checks": 1}, "attention checks"),
         ({"images": "nowhere.png"}, "nowhere.png"),
+        ({"task": "guess", "conditions": "lima,random", "lists": 2, "correct": 1}, "set correct to 0"),
         ({"task": "distinction", "conditions": "lima,random", "lists": 2, "k": 4}, "4 classes; the model has 3"),
     ],
 )
@@ -388,8 +389,8 @@ def test_a_dimmed_study_searches_with_the_dimmed_fill(tiny):
 
 def test_guess_task_with_a_registry_method_as_condition(tiny):
     with pytest.raises(StudyError, match="at least 4 classes"):  # the true label is never an option
-        build(tiny, task="guess", conditions="ablation,random", lists=2, k=3, mistakes=2, correct=2)
-    bundle = build(tiny, task="guess", conditions="ablation,random", lists=2, k=2, mistakes=1, correct=1)
+        build(tiny, task="guess", conditions="ablation,random", lists=2, k=3, mistakes=2, correct=0)
+    bundle = build(tiny, task="guess", conditions="ablation,random", lists=2, k=2, mistakes=2, correct=0)
     manifest = {r["file"]: r for r in rows(bundle.files["manifest.csv"])}
     answers = rows(bundle.files["answer_key.csv"])
     clf = tiny[0]
@@ -400,7 +401,7 @@ def test_guess_task_with_a_registry_method_as_condition(tiny):
             assert trial["shown_label"] == shown["true_name"]  # the guess task shows the true label
             labels = [trial[f"option_{i}"] for i in (1, 2)]
             assert len(set(labels)) == 2 and set(labels) <= set(clf.class_names)
-            assert shown["true_name"] not in labels or shown["correct"] == "true"
+            assert shown["true_name"] not in labels and shown["correct"] == "false"  # nothing given away
             assert labels[int(answer["answer"]) - 1] == shown["predicted_name"]
     ablation = [r for r in manifest.values() if r["condition"] == "ablation"]
     assert ablation and all("/" in r["run_key"] for r in ablation)  # kept in the method store
