@@ -152,6 +152,20 @@ def test_a_slide_carries_its_caption_under_an_even_sized_frame(small_run):
     assert second == steps.caption(small_run, 2)
 
 
+def test_a_narrow_slide_wraps_its_caption_instead_of_cutting_it(small_run):
+    # A 224-px crop (a small photo) is narrower than one caption line: the band wraps the
+    # words (the same height on every step, so the video's frames match), and no text runs
+    # into the right edge, where p(target) would be cut off.
+    source = np.full((224, 224, 3), 200, np.uint8)
+    shots = slides.frames(small_run, source)
+    assert len({shot.shape for shot in shots}) == 1
+    for shot in shots:
+        band = shot[224:]
+        assert (band[:, -3:] == (17, 17, 17)).all()  # nothing drawn at the right edge
+    wide = slides.frame(small_run, 2, source=np.full((1000, 1000, 3), 200, np.uint8))
+    assert (wide[1000:, -3:] == (17, 17, 17)).all()
+
+
 def test_mp4_is_h264_with_every_step_and_provenance(small_run, tmp_path):
     import imageio_ffmpeg
 
