@@ -84,6 +84,16 @@ def test_what_if_scores_the_browsers_subset_and_links_it():
     assert param(again, "shown") == "0.1.2"
 
 
+def test_the_what_if_share_link_carries_the_hand_picked_subset():
+    # The subset is chosen after the step's share link was drawn (another fragment): the what-if
+    # section shows a link of its own that carries it, for copying.
+    at = open_run(CAT)
+    at.session_state[f"whatif_{CAT}"] = {"shown": [0, 1, 2]}
+    at.run()
+    links = [c.value for c in at.code if "run=" + CAT in c.value]
+    assert any("shown=0.1.2" in link and "step=" in link for link in links), links
+
+
 def test_a_bad_subset_in_a_link_is_named_and_replaced():
     at = open_run(CAT, shown="3.999")
     assert "not regions of this run" in texts(at)
