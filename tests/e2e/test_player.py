@@ -69,6 +69,14 @@ def test_the_presenter_view_fills_the_screen_in_both_themes(browser, server_url)
         assert image["height"] >= 0.6 * height and image["y"] + image["height"] <= height  # big, and on screen
         controls = page.locator(".lp-present .lp-controls").bounding_box()
         assert controls["y"] + controls["height"] <= height  # nothing clipped
+        leave = page.get_by_text("Leave the presenter view").bounding_box()
+        assert leave["y"] + leave["height"] <= height  # the way out too, with no scrolling
+        overflow = page.locator(".lp-present .lp-axis text", has_text="100%").evaluate(
+            "t => t.getBoundingClientRect().right - t.ownerSVGElement.getBoundingClientRect().right"
+        )
+        assert overflow <= 0  # the last tick label is inside the curve's box (an SVG clips the rest)
+        rows = page.locator(".lp-present .lp-top li:visible").count()
+        assert f"Top {rows} at this step" in page.locator(".lp-present .lp-readout").inner_text()
         caption = page.locator(".lp-present .lp-caption")
         assert "region 18 added: p(tabby)" in caption.inner_text()
         assert float(caption.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 17
