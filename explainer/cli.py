@@ -473,8 +473,10 @@ def cmd_slides(args) -> int:
     if suffix == "mp4":
         slides.to_mp4(exp, out, source, args.hidden, args.fps)
     else:
+        out.parent.mkdir(parents=True, exist_ok=True)  # checked by _output_file; made as for an MP4
         out.write_bytes(slides.gif_bytes(exp, source, args.hidden, args.fps))
     if gif is not None:
+        gif.parent.mkdir(parents=True, exist_ok=True)
         gif.write_bytes(slides.gif_bytes(exp, source, args.hidden, args.fps))
     made = [str(out)] + ([str(gif)] if gif is not None else [])
     where = "the photo's resolution" if source is not None else "the model's view (this run kept no source crop)"

@@ -221,6 +221,17 @@ def test_slides_and_explain_refuse_bad_arguments(tmp_path, monkeypatch, capsys):
     assert "--out FOLDER, --save-run, or both" in capsys.readouterr().err
 
 
+def test_slides_make_the_folders_of_their_outputs(small_run, tmp_path, capsys):
+    # As for --out FILE.mp4, a GIF's folder that does not exist yet is made (not an error
+    # after the MP4 was already written).
+    from explainer import store
+
+    store.save(small_run, tmp_path / "run")
+    gif, also = tmp_path / "new" / "talk.gif", tmp_path / "other" / "deeper" / "talk.gif"
+    assert cli.main(["slides", str(tmp_path / "run"), "--out", str(gif), "--gif", str(also)]) == 0, capsys.readouterr()
+    assert Image.open(gif).n_frames == Image.open(also).n_frames == small_run.n_regions + 1
+
+
 # -- does the partition matter? --------------------------------------------------------------------
 
 
