@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explainer.store import RunStore, is_run_key
-from ui import explain_result, page, player, resources, sidebar
+from ui import explain_result, player, resources, sidebar
 from ui.text import md
 
 VIEW_PARAM, PRESENT = "view", "present"
@@ -84,9 +84,11 @@ def show(runs: RunStore, key: str) -> None:
     position = f"run {keys.index(key) + 1} of {len(keys)} · PageUp/PageDown: other runs · " if key in keys else ""
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.caption(f"{position}← → step · space plays · {md(exp.readout())}")
-    right.page_link(
-        page.EXPLAIN_PAGE,
-        label="Leave the presenter view",
-        icon=":material/close_fullscreen:",
-        query_params=sidebar.with_set({"run": key, "step": str(step)}),
-    )
+    right.button("Leave the presenter view", icon=":material/close_fullscreen:", on_click=_leave, key="leave_present")
+
+
+def _leave() -> None:
+    """Button callback: back to the Explain page at the same run and step. (A link to this same
+    page left ``view=present`` in the browser's address bar, so a reload went back here.)"""
+    for name in (VIEW_PARAM, PLAYLIST_PARAM):
+        st.query_params.pop(name, None)

@@ -99,6 +99,19 @@ def test_pagedown_steps_through_the_playlist(page, server_url):
     page.wait_for_function(f"() => location.search.includes('run={CAT}')", timeout=30_000)
 
 
+def test_leaving_the_presenter_view_leaves_it_in_the_address_bar_too(page, server_url):
+    page.goto(f"{server_url}/Explain?run={CAT}&view=present&step=7")
+    page.locator(".lp-present[data-lima-step]").wait_for(timeout=90_000)
+    wait_for_run(page)
+    page.get_by_text("Leave the presenter view").click()
+    page.locator(PLAYER).wait_for(timeout=60_000)
+    assert step_of(page) == 7
+    page.wait_for_function("() => !location.search.includes('view=present')", timeout=15_000)
+    page.reload()  # a reload (or the copied address) stays on the Explain page
+    page.locator(PLAYER).wait_for(timeout=60_000)
+    assert page.locator(".lp-present").count() == 0
+
+
 def test_what_if_toggles_regions_scores_them_and_shares_them(page, server_url, browser):
     page.goto(f"{server_url}/Explain?run={CAT}")
     canvas = page.locator(".lp-whatif .lp-canvas")
