@@ -11,7 +11,7 @@ import streamlit as st
 
 from explainer.store import RunStore, is_run_key
 from ui import explain_result, player, resources, sidebar
-from ui.text import md
+from ui.text import md, shorten
 
 VIEW_PARAM, PRESENT = "view", "present"
 PLAYLIST_PARAM = "playlist"
@@ -22,7 +22,8 @@ _CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarCollapseButton"],
 header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
 .block-container {padding: 0.8rem 2rem 0.4rem !important; max-width: 100% !important;}
-.st-key-lima-present-title p {font-size: clamp(1.1rem, 1.9vw, 1.8rem); font-weight: 600; margin: 0;}
+.st-key-lima-present-title p {font-size: clamp(1.1rem, 1.9vw, 1.8rem); font-weight: 600; margin: 0;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}  /* one line: the stage's height counts on it */
 </style>
 """
 
@@ -61,9 +62,10 @@ def show(runs: RunStore, key: str) -> None:
     keys = playlist(runs)
     label = exp.source.get("label")
     truth = f" · true {md(exp.class_name(int(label)))}" if label is not None else ""
+    name = shorten(exp.source.get("name", "image"), 40)  # the title keeps one line (the stage's height counts on it)
     with st.container(key="lima-present-title"):
         st.markdown(
-            f"{md(exp.source.get('name', 'image'))}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
+            f"{md(name)}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
             f"· explaining {md(exp.class_name(exp.target))}"
         )
     state = player.step_player(
