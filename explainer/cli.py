@@ -239,22 +239,22 @@ def _figure_formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def _output_folder(path: str) -> Path:
+def _output_folder(path: str, flag: str = "--out") -> Path:
     """Check an output folder before any work, so a long run never ends in an error; nothing is
     created yet (bad input leaves no empty folder behind): the folder, or its nearest existing
-    parent, must be a writable folder."""
+    parent, must be a writable folder. ``flag`` names the folder in the messages."""
     if not path.strip():
-        raise UsageError("--out needs a folder name, got an empty one")
+        raise UsageError(f"{flag} needs a folder name, got an empty one")
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder (it is created if missing)")
+        raise UsageError(f"{flag} {out} is a file; give a folder (it is created if missing)")
     existing = out
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise UsageError(f"--out {out} cannot be created: {existing} is a file")
+        raise UsageError(f"{flag} {out} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out} cannot be written: no write permission in {existing}")
+        raise UsageError(f"{flag} {out} cannot be written: no write permission in {existing}")
     return out
 
 
@@ -400,6 +400,10 @@ def cmd_explain(args) -> int:
     if not args.out and not args.save_run:
         raise UsageError("explain needs --out FOLDER, --save-run, or both")
     out = _output_folder(args.out) if args.out else None
+    if args.save_run:  # the run store too, before the search (minutes) rather than after it
+        from explainer.settings import current
+
+        _output_folder(str(current().runs_dir), "--save-run: the runs folder ($LIMA_RUNS_DIR)")
     load_image(args.image)  # a bad image fails before the model loads
     if _is_label_file(args.regions):
         from explainer.regions import load_label_map

@@ -232,6 +232,24 @@ def test_slides_make_the_folders_of_their_outputs(small_run, tmp_path, capsys):
     assert Image.open(gif).n_frames == Image.open(also).n_frames == small_run.n_regions + 1
 
 
+def test_save_run_checks_the_runs_folder_before_any_work(tmp_path, monkeypatch, capsys):
+    # A runs folder that cannot be written is named before the model loads and the search runs
+    # (minutes), not after, with the result lost.
+    not_a_folder = tmp_path / "runs"
+    not_a_folder.write_text("a file, not a folder")
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(not_a_folder))
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(photo)
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model was loaded before the runs folder was checked")
+
+    monkeypatch.setattr(cli, "_load_model", no_model)
+    assert cli.main(["explain", str(photo), "--label", "281", "--save-run"]) == 2
+    err = capsys.readouterr().err
+    assert "LIMA_RUNS_DIR" in err and str(not_a_folder) in err and "Errno" not in err
+
+
 # -- does the partition matter? --------------------------------------------------------------------
 
 
