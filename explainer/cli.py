@@ -252,7 +252,7 @@ def _figure_formats(text: str) -> list[str]:
 def _output_folder(path: str, flag: str = "--out") -> Path:
     """Check an output folder before any work, so a long run never ends in an error; nothing is
     created yet (bad input leaves no empty folder behind): the folder, or its nearest existing
-    parent, must be a writable folder."""
+    parent, must be a writable folder. ``flag`` names the folder in the messages."""
     if not path.strip():
         raise UsageError(f"{flag} needs a folder name, got an empty one")
     out = Path(path).expanduser()
@@ -410,6 +410,10 @@ def cmd_explain(args) -> int:
     if not args.out and not args.save_run:
         raise UsageError("explain needs --out FOLDER, --save-run, or both")
     out = _output_folder(args.out) if args.out else None
+    if args.save_run:  # the run store too, before the search (minutes) rather than after it
+        from explainer.settings import current
+
+        _output_folder(str(current().runs_dir), "--save-run: the runs folder ($LIMA_RUNS_DIR)")
     load_image(args.image)  # a bad image fails before the model loads
     if _is_label_file(args.regions):
         from explainer.regions import load_label_map
@@ -483,8 +487,10 @@ def cmd_slides(args) -> int:
     if suffix == "mp4":
         slides.to_mp4(exp, out, source, args.hidden, args.fps)
     else:
+        out.parent.mkdir(parents=True, exist_ok=True)  # checked by _output_file; made as for an MP4
         out.write_bytes(slides.gif_bytes(exp, source, args.hidden, args.fps))
     if gif is not None:
+        gif.parent.mkdir(parents=True, exist_ok=True)
         gif.write_bytes(slides.gif_bytes(exp, source, args.hidden, args.fps))
     made = [str(out)] + ([str(gif)] if gif is not None else [])
     where = "the photo's resolution" if source is not None else "the model's view (this run kept no source crop)"

@@ -53,29 +53,69 @@ def caption_lines(exp: Explanation, step: int) -> tuple[str, str]:
     return first, steps.caption(exp, step)
 
 
-def frame(
-    exp: Explanation, step: int, source: np.ndarray | None = None, hidden: str = "black", max_side: int = MAX_SIDE
-) -> np.ndarray:
-    """One captioned slide: H×W×3 uint8 with even H and W (H.264 needs them), W ≤ max_side."""
+def _wrap(text: str, font, width: float) -> list[str]:
+    """``text`` split at spaces into lines no wider than ``width`` px (a single word wider than
+    that keeps a line of its own)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def _caption_rows(exp: Explanation, step: int, font, width: float) -> list[tuple[str, tuple[int, int, int]]]:
+    """The caption's lines, wrapped to ``width``, each with its colour."""
+    first, second = caption_lines(exp, step)
+    return [(line, (235, 235, 235)) for line in _wrap(first, font, width)] + [
+        (line, (255, 214, 0)) for line in _wrap(second, font, width)
+    ]
+
+
+def _step_image(exp: Explanation, step: int, source: np.ndarray | None, hidden: str, max_side: int) -> np.ndarray:
     image = _fit(figures.step_view(exp, step, hidden=hidden, scale=2, source=source), max_side)
     side = image.shape[0] - image.shape[0] % 2
-    image = image[:side, :side]
+    return image[:side, :side]
+
+
+def frame(
+    exp: Explanation,
+    step: int,
+    source: np.ndarray | None = None,
+    hidden: str = "black",
+    max_side: int = MAX_SIDE,
+    rows: int | None = None,
+) -> np.ndarray:
+    """One captioned slide: H×W×3 uint8 with even H and W (H.264 needs them), W ≤ max_side.
+
+    The caption wraps onto more lines when the crop is narrow (a small photo), so no number is
+    cut off at the edge; ``rows`` fixes the band's height in lines (every frame of a video must
+    have the same size; default: as many as this step needs)."""
+    image = _step_image(exp, step, source, hidden, max_side)
+    side = image.shape[0]
     size = max(14, side // 30)
     font = _font(size)
-    band = 2 * size + 3 * (size // 2)
+    margin = size // 2
+    lines = _caption_rows(exp, step, font, side - 2 * margin)
+    count = max(rows or 0, len(lines))
+    band = count * size + (count - 1) * (size // 2) + 2 * margin + size // 2  # and room for descenders
     band += band % 2
     canvas = Image.new("RGB", (side, side + band), (17, 17, 17))
     canvas.paste(Image.fromarray(image), (0, 0))
     draw = ImageDraw.Draw(canvas)
-    first, second = caption_lines(exp, step)
-    draw.text((size // 2, side + size // 2), first, fill=(235, 235, 235), font=font)
-    draw.text((size // 2, side + size + size), second, fill=(255, 214, 0), font=font)
+    for i, (text, colour) in enumerate(lines):
+        draw.text((margin, side + margin + i * (size + size // 2)), text, fill=colour, font=font)
     return np.asarray(canvas)
 
 
 def frames(exp: Explanation, source: np.ndarray | None = None, hidden: str = "black", max_side: int = MAX_SIDE):
-    """Every step's slide, 0..N (N + 1 frames)."""
-    return [frame(exp, k, source, hidden, max_side) for k in range(exp.n_regions + 1)]
+    """Every step's slide, 0..N (N + 1 frames, all of one size)."""
+    side = _step_image(exp, 0, source, hidden, max_side).shape[0]
+    size = max(14, side // 30)
+    font, margin = _font(size), size // 2
+    rows = max(len(_caption_rows(exp, k, font, side - 2 * margin)) for k in range(exp.n_regions + 1))
+    return [frame(exp, k, source, hidden, max_side, rows) for k in range(exp.n_regions + 1)]
 
 
 def _provenance_text(exp: Explanation) -> str:

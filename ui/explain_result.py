@@ -92,9 +92,14 @@ def _step_body(exp: Explanation, key: str, clf: Classifier | None = None) -> Non
         width="stretch",
     )
     explain_compare.step_row(exp, clf, step, hidden)  # every compared method at the same step
+    _share_code("Share this view:", link)
+
+
+def _share_code(caption: str, params: dict[str, str]) -> None:
+    """A copyable link to this page with ``params``."""
     url = (st.context.url or "").split("?")[0]
-    st.caption("Share this view:")
-    st.code(f"{url}?" + urlencode(link, safe=":/."), language=None)  # a set's path may hold any character
+    st.caption(caption)
+    st.code(f"{url}?" + urlencode(params, safe=":/."), language=None)  # a set's path may hold any character
 
 
 def share_params(key: str, step: int, hidden: str) -> dict[str, str]:
@@ -230,6 +235,9 @@ def _whatif_body(exp: Explanation, key: str, clf: Classifier) -> None:
     default = sorted(int(r) for r in exp.minimal_subset)
     if w["shown"] != default or w["from_link"]:
         st.query_params[SHOWN_PARAM] = format_shown(w["shown"])
+        # The step's share link above was drawn before this subset was picked (another
+        # fragment), so the subset gets a link of its own.
+        _share_code("Share these regions:", dict(st.query_params))
     else:
         st.query_params.pop(SHOWN_PARAM, None)
 

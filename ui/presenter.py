@@ -10,8 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 from explainer.store import RunStore, is_run_key
-from ui import explain_result, page, player, resources, sidebar
-from ui.text import md
+from ui import explain_result, player, resources, sidebar
+from ui.text import md, shorten
 
 VIEW_PARAM, PRESENT = "view", "present"
 PLAYLIST_PARAM = "playlist"
@@ -22,7 +22,8 @@ _CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarCollapseButton"],
 header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
 .block-container {padding: 0.8rem 2rem 0.4rem !important; max-width: 100% !important;}
-.st-key-lima-present-title p {font-size: clamp(1.1rem, 1.9vw, 1.8rem); font-weight: 600; margin: 0;}
+.st-key-lima-present-title p {font-size: clamp(1.1rem, 1.9vw, 1.8rem); font-weight: 600; margin: 0;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}  /* one line: the stage's height counts on it */
 </style>
 """
 
@@ -61,9 +62,10 @@ def show(runs: RunStore, key: str) -> None:
     keys = playlist(runs)
     label = exp.source.get("label")
     truth = f" · true {md(exp.class_name(int(label)))}" if label is not None else ""
+    name = shorten(exp.source.get("name", "image"), 40)  # the title keeps one line (the stage's height counts on it)
     with st.container(key="lima-present-title"):
         st.markdown(
-            f"{md(exp.source.get('name', 'image'))}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
+            f"{md(name)}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
             f"· explaining {md(exp.class_name(exp.target))}"
         )
     state = player.step_player(
@@ -84,9 +86,11 @@ def show(runs: RunStore, key: str) -> None:
     position = f"run {keys.index(key) + 1} of {len(keys)} · PageUp/PageDown: other runs · " if key in keys else ""
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.caption(f"{position}← → step · space plays · {md(exp.readout())}")
-    right.page_link(
-        page.EXPLAIN_PAGE,
-        label="Leave the presenter view",
-        icon=":material/close_fullscreen:",
-        query_params=sidebar.with_set({"run": key, "step": str(step)}),
-    )
+    right.button("Leave the presenter view", icon=":material/close_fullscreen:", on_click=_leave, key="leave_present")
+
+
+def _leave() -> None:
+    """Button callback: back to the Explain page at the same run and step. (A link to this same
+    page left ``view=present`` in the browser's address bar, so a reload went back here.)"""
+    for name in (VIEW_PARAM, PLAYLIST_PARAM):
+        st.query_params.pop(name, None)

@@ -185,7 +185,7 @@ class Player {
   }
 
   buildCurve() {
-    const W = 420, H = 250, m = { l: 42, r: 12, t: 12, b: 34 };
+    const W = 420, H = 250, m = { l: 42, r: 24, t: 12, b: 34 }; // r: room for the "100%" label at 14 px
     this.geom = { W, H, m };
     const svg = el("svg", { class: "lp-curve", viewBox: `0 0 ${W} ${H}`, role: "img",
       "aria-label": "Insertion curves: probability against revealed area" }, null, SVG);
@@ -409,7 +409,7 @@ class Player {
       `<div class="lp-big lp-t"><span class="lp-label"></span> <b>${fmt(info.p_target)}</b>` +
       ` <span class="lp-delta">${(info.p_target - full >= 0 ? "+" : "") + (info.p_target - full).toFixed(3)} vs full image</span></div>` +
       (info.p_other === null ? "" : `<div class="lp-big lp-o"><span class="lp-label"></span> <b>${fmt(info.p_other)}</b></div>`) +
-      `<div class="lp-muted">Top 5 at this step</div><ol class="lp-top">${rows.join("")}</ol>` +
+      `<div class="lp-muted">Top ${this.mode === "present" ? Math.min(3, rows.length) : rows.length} at this step</div><ol class="lp-top">${rows.join("")}</ol>` +
       `<div class="lp-detail"></div>`;
     // Class names and details are text (never HTML): they may come from a user's class list.
     const labels = this.readout.querySelectorAll(".lp-label");

@@ -54,6 +54,18 @@ def test_the_presenter_view_shows_only_the_run():
     assert param(at, "view") == "present" and param(at, "step") == "6"
 
 
+def test_a_long_photo_name_is_shortened_so_the_title_keeps_one_line(tmp_path):
+    import json
+
+    path = tmp_path / "fixture-runs" / CAT / "explanation.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["source"]["name"] = "A very long photo name from the keynote about cats, sofas and tigers (final v2).jpg"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    at = open_run(CAT, view="present")
+    title = next(m.value for m in at.markdown if "explaining tabby" in m.value)
+    assert "A very long photo name from the keynote…" in title and "predicted tiger cat" in title
+
+
 def test_pagedown_goes_to_the_next_run_of_the_playlist():
     at = open_run(CAT, view="present", playlist=f"{CAT}.{TINY}.nonsense")
     assert "run 1 of 2" in texts(at)  # a key that is no saved run is left out
@@ -82,6 +94,16 @@ def test_what_if_scores_the_browsers_subset_and_links_it():
     again = open_run(CAT, shown="0.1.2")
     assert again.session_state["_whatif"][CAT]["shown"] == [0, 1, 2]
     assert param(again, "shown") == "0.1.2"
+
+
+def test_the_what_if_share_link_carries_the_hand_picked_subset():
+    # The subset is chosen after the step's share link was drawn (another fragment): the what-if
+    # section shows a link of its own that carries it, for copying.
+    at = open_run(CAT)
+    at.session_state[f"whatif_{CAT}"] = {"shown": [0, 1, 2]}
+    at.run()
+    links = [c.value for c in at.code if "run=" + CAT in c.value]
+    assert any("shown=0.1.2" in link and "step=" in link for link in links), links
 
 
 def test_a_bad_subset_in_a_link_is_named_and_replaced():

@@ -69,6 +69,14 @@ def test_the_presenter_view_fills_the_screen_in_both_themes(browser, server_url)
         assert image["height"] >= 0.6 * height and image["y"] + image["height"] <= height  # big, and on screen
         controls = page.locator(".lp-present .lp-controls").bounding_box()
         assert controls["y"] + controls["height"] <= height  # nothing clipped
+        leave = page.get_by_text("Leave the presenter view").bounding_box()
+        assert leave["y"] + leave["height"] <= height  # the way out too, with no scrolling
+        overflow = page.locator(".lp-present .lp-axis text", has_text="100%").evaluate(
+            "t => t.getBoundingClientRect().right - t.ownerSVGElement.getBoundingClientRect().right"
+        )
+        assert overflow <= 0  # the last tick label is inside the curve's box (an SVG clips the rest)
+        rows = page.locator(".lp-present .lp-top li:visible").count()
+        assert f"Top {rows} at this step" in page.locator(".lp-present .lp-readout").inner_text()
         caption = page.locator(".lp-present .lp-caption")
         assert "region 18 added: p(tabby)" in caption.inner_text()
         assert float(caption.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 17
@@ -89,6 +97,19 @@ def test_pagedown_steps_through_the_playlist(page, server_url):
     assert page.locator(".lp-present .lp-range").get_attribute("max") == "16"  # the tiny run's 16 regions
     page.keyboard.press("PageUp")
     page.wait_for_function(f"() => location.search.includes('run={CAT}')", timeout=30_000)
+
+
+def test_leaving_the_presenter_view_leaves_it_in_the_address_bar_too(page, server_url):
+    page.goto(f"{server_url}/Explain?run={CAT}&view=present&step=7")
+    page.locator(".lp-present[data-lima-step]").wait_for(timeout=90_000)
+    wait_for_run(page)
+    page.get_by_text("Leave the presenter view").click()
+    page.locator(PLAYER).wait_for(timeout=60_000)
+    assert step_of(page) == 7
+    page.wait_for_function("() => !location.search.includes('view=present')", timeout=15_000)
+    page.reload()  # a reload (or the copied address) stays on the Explain page
+    page.locator(PLAYER).wait_for(timeout=60_000)
+    assert page.locator(".lp-present").count() == 0
 
 
 def test_what_if_toggles_regions_scores_them_and_shares_them(page, server_url, browser):

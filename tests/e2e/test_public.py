@@ -74,6 +74,12 @@ def test_a_run_over_the_region_limit_cannot_start(page, public_server):
     page.get_by_text("64 regions").first.wait_for(timeout=30_000)
     assert not run.is_disabled()
     screenshot(page, "public_limit")
+    pending = page.locator(".st-key-search_pending input[type='range']")
+    pending.focus()
+    pending.press("ArrowRight")  # 8 → 9 pending candidates: one over the limit
+    wait_for_run(page)
+    page.get_by_text("at most 8 pending candidates (9 chosen)").wait_for(timeout=30_000)
+    assert run.is_disabled()
 
 
 def test_a_photo_over_the_size_limit_is_refused(page, public_server, tmp_path):
@@ -101,6 +107,30 @@ def test_a_photo_over_the_size_limit_is_refused(page, public_server, tmp_path):
     )
     add.click()
     page.get_by_text("may be up to 5 MB each").wait_for(timeout=30_000)
+
+
+def test_more_photos_than_the_hourly_allowance_are_refused(page, public_server, tmp_path):
+    photos = []
+    for i in range(31):  # the allowance is 30 an hour per visitor
+        photos.append(tmp_path / f"p{i:02d}.png")
+        Image.fromarray(np.full((24, 24, 3), 8 * i, np.uint8)).save(photos[-1])
+    page.goto(f"{public_server}/Find_errors")
+    page.get_by_text("Upload images").first.wait_for(timeout=240_000)
+    wait_for_run(page)
+    page.get_by_text("Upload images").first.click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files([str(p) for p in photos])
+    wait_for_run(page)
+    page.get_by_role("combobox", name="Their true class").click()
+    page.keyboard.type("tabby")
+    page.keyboard.press("Enter")
+    wait_for_run(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('button')]"
+        ".some(b => b.innerText.includes('Add to my uploads') && !b.disabled)",
+        timeout=60_000,
+    )
+    page.get_by_role("button", name="Add to my uploads").click()
+    page.get_by_text("up to 30 photos an hour from one visitor").wait_for(timeout=30_000)
 
 
 def test_saved_runs_and_the_presenter_view_work_as_usual(page, public_server):

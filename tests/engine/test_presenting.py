@@ -152,6 +152,20 @@ def test_a_slide_carries_its_caption_under_an_even_sized_frame(small_run):
     assert second == steps.caption(small_run, 2)
 
 
+def test_a_narrow_slide_wraps_its_caption_instead_of_cutting_it(small_run):
+    # A 224-px crop (a small photo) is narrower than one caption line: the band wraps the
+    # words (the same height on every step, so the video's frames match), and no text runs
+    # into the right edge, where p(target) would be cut off.
+    source = np.full((224, 224, 3), 200, np.uint8)
+    shots = slides.frames(small_run, source)
+    assert len({shot.shape for shot in shots}) == 1
+    for shot in shots:
+        band = shot[224:]
+        assert (band[:, -3:] == (17, 17, 17)).all()  # nothing drawn at the right edge
+    wide = slides.frame(small_run, 2, source=np.full((1000, 1000, 3), 200, np.uint8))
+    assert (wide[1000:, -3:] == (17, 17, 17)).all()
+
+
 def test_mp4_is_h264_with_every_step_and_provenance(small_run, tmp_path):
     import imageio_ffmpeg
 
@@ -205,6 +219,35 @@ def test_slides_and_explain_refuse_bad_arguments(tmp_path, monkeypatch, capsys):
     assert ".mp4 or .gif" in capsys.readouterr().err
     assert cli.main(["explain", str(tmp_path / "x.jpg"), "--label", "1"]) == 2
     assert "--out FOLDER, --save-run, or both" in capsys.readouterr().err
+
+
+def test_slides_make_the_folders_of_their_outputs(small_run, tmp_path, capsys):
+    # As for --out FILE.mp4, a GIF's folder that does not exist yet is made (not an error
+    # after the MP4 was already written).
+    from explainer import store
+
+    store.save(small_run, tmp_path / "run")
+    gif, also = tmp_path / "new" / "talk.gif", tmp_path / "other" / "deeper" / "talk.gif"
+    assert cli.main(["slides", str(tmp_path / "run"), "--out", str(gif), "--gif", str(also)]) == 0, capsys.readouterr()
+    assert Image.open(gif).n_frames == Image.open(also).n_frames == small_run.n_regions + 1
+
+
+def test_save_run_checks_the_runs_folder_before_any_work(tmp_path, monkeypatch, capsys):
+    # A runs folder that cannot be written is named before the model loads and the search runs
+    # (minutes), not after, with the result lost.
+    not_a_folder = tmp_path / "runs"
+    not_a_folder.write_text("a file, not a folder")
+    monkeypatch.setenv("LIMA_RUNS_DIR", str(not_a_folder))
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(photo)
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model was loaded before the runs folder was checked")
+
+    monkeypatch.setattr(cli, "_load_model", no_model)
+    assert cli.main(["explain", str(photo), "--label", "281", "--save-run"]) == 2
+    err = capsys.readouterr().err
+    assert "LIMA_RUNS_DIR" in err and str(not_a_folder) in err and "Errno" not in err
 
 
 # -- does the partition matter? --------------------------------------------------------------------

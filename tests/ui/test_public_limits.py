@@ -47,3 +47,21 @@ def test_one_active_job_per_visitor(monkeypatch):
     assert public.job_refusal(manager) is None  # another visitor may queue theirs
     release.set()
     manager.shutdown()
+
+
+def test_uploads_are_limited_per_visitor_per_hour(monkeypatch):
+    monkeypatch.setenv("LIMA_MODE", "public")
+    kept: dict = {}
+    monkeypatch.setattr(public.state, "get", kept.get)
+    monkeypatch.setattr(public.state, "put", kept.__setitem__)
+    now = [1_000_000.0]
+    monkeypatch.setattr(public.time, "time", lambda: now[0])
+    limits = settings.PUBLIC_LIMITS
+    small = [1024] * (limits.uploads_per_hour - 1)
+    assert public.upload_refusal(small) is None
+    assert "photos an hour" in public.upload_refusal([1024, 1024])  # one over the allowance
+    assert public.upload_refusal([1024]) is None  # the last one of the hour
+    assert "photos an hour" in public.upload_refusal([1024])
+    now[0] += 3601  # an hour later the allowance is back
+    assert public.upload_refusal([1024] * limits.uploads_per_hour) is None
+    assert "up to 5 MB" in public.upload_refusal([limits.max_upload_mb * 1024 * 1024 + 1])
