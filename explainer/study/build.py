@@ -46,8 +46,8 @@ from explainer.study.conditions import (
 )
 from explainer.study.design import Trial, build_lists
 from explainer.study.options import (
-    GUESS_NEEDS_MISTAKES,
     AREA_MATCHED_RANDOM,
+    GUESS_NEEDS_MISTAKES,
     MINIMAL,
     NO_EXPLANATION,
     StudyOptions,
