@@ -7,12 +7,15 @@ per budget, so every condition weighs the same. The C·B cells are enumerated as
 consecutive k, and any run of consecutive k balanced over conditions and over budgets (counts
 differ by at most one).
 
-**Within-subject** (Latin square): image j of a correctness group, list l, gets cell k = j + l.
+**Within-subject** (Latin square): mistake j, list l, gets cell k = j + l; correct image j gets
+k = M + j + l, after the M main mistakes, so the list as a whole is one run of consecutive k too.
 Across C lists an image meets every condition once; within a list every condition (and budget)
-appears equally often among the mistakes and among the correct images, exactly when a group
-holds a multiple of C·B images, else within one.
+appears equally often among the mistakes, among the correct images and over the whole list,
+exactly when a group holds a multiple of C·B images, else within one. (Without the offset, two
+mistakes and two correct images with four conditions showed only two conditions per list.)
 
-**Between-subject**: list l shows every image in condition l mod C; budgets rotate over the images.
+**Between-subject**: list l shows every image in condition l mod C; budgets rotate over the
+images, in the same order (mistakes, then the correct images).
 
 **Order**: practice trials first (between-subject: in the list's condition; within: the first
 explanation method), then the main trials in a seeded shuffle per list, with the
@@ -78,15 +81,17 @@ def assign(
     cells = cell_sequence(conditions, budgets)
     c, b = len(conditions), len(budgets)
     main = [im for im in images if im.role == "main"]
+    mistakes = sum(not im.correct for im in main)
     out = []
     for list_index in range(options.lists):
         row = []
         for im in main:
+            k = im.index + (mistakes if im.correct else 0)  # the image's place in the list's run of cells
             if options.design == "within":
-                cell = cells[(im.index + list_index) % (c * b)]
+                cell = cells[(k + list_index) % (c * b)]
             else:
                 condition = conditions[list_index % c]
-                slot = (im.index + list_index // c) % b
+                slot = (k + list_index // c) % b
                 cell = Cell(condition, None if condition == NO_EXPLANATION else budgets[slot], slot)
             row.append((im, cell))
         out.append(row)

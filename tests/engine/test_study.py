@@ -177,6 +177,18 @@ def test_lists_form_a_latin_square_with_balanced_cells(agreement):
     assert Counter(r["trial_type"] for r in practice_and_checks) == {"practice": 3, "check": 3}
 
 
+def test_a_list_balances_conditions_over_mistakes_and_correct_images_together(tiny):
+    """Two mistakes and two correct images with four conditions: each list shows all four (the
+    correct images continue the mistakes' run of cells instead of repeating its start)."""
+    bundle = build(tiny, conditions="lima,smdl,random,none", budgets="0.5", lists=4, mistakes=2, correct=2)
+    answers = [r for r in rows(bundle.files["answer_key.csv"]) if r["trial_type"] == "main"]
+    for name in sorted({r["list"] for r in answers}):
+        mine = [r for r in answers if r["list"] == name]
+        assert sorted(r["condition"] for r in mine) == ["lima", "none", "random", "smdl"]
+        for correct in ("false", "true"):
+            assert len({r["condition"] for r in mine if r["correct"] == correct}) == 2
+
+
 @pytest.mark.parametrize("c,b", [(4, 3), (2, 2), (4, 2), (3, 1), (1, 3)])
 def test_cell_sequence_balances_any_run(c, b):
     cells = cell_sequence([f"m{i}" for i in range(c)], [0.1 * (j + 1) for j in range(b)])
