@@ -148,7 +148,9 @@ def test_two_processes_writing_at_once_lose_nothing(filled, tmp_path):
     """A batch in another process records runs while this one does too (WAL + busy timeout)."""
     template = str(tmp_path.parent / "template")
     shutil.copytree(tmp_path / "run00", template)
-    ctx = multiprocessing.get_context("spawn")
+    # fork: the other process starts at once, so the two really write at the same time (a spawned
+    # one spent seconds importing the engine first, and often began after this one had finished).
+    ctx = multiprocessing.get_context("fork")
     other = ctx.Process(target=_writer, args=(str(tmp_path), template, 0, 30))
     other.start()
     _writer(str(tmp_path), template, 30, 30)
