@@ -99,7 +99,7 @@ def main() -> None:
         page.EXPLAIN_PAGE,
         label="Presenter view",
         icon=":material/slideshow:",
-        query_params=sidebar.with_set({"run": run_key, "view": presenter.PRESENT}),
+        query_params=presenter.link_params(run_key, hidden=explain_result.hidden_choice()),
         help="Only the image and the curve, full screen, at the photo's resolution; ← → step, space plays, "
         "PageUp/PageDown go through the saved runs.",
     )

@@ -102,6 +102,12 @@ def _share_code(caption: str, params: dict[str, str]) -> None:
     st.code(f"{url}?" + urlencode(params, safe=":/."), language=None)  # a set's path may hold any character
 
 
+def hidden_choice() -> str:
+    """The look of hidden regions chosen on this page now ("black" or "dim")."""
+    hidden = st.session_state.get(HIDDEN_KEY, "black")
+    return hidden if hidden in HIDDEN_CHOICES else "black"
+
+
 def share_params(key: str, step: int, hidden: str) -> dict[str, str]:
     """The query parameters of a shared view: ``run`` and ``step`` (kept stable in every version,
     since links live on in papers and slides), and ``hidden=dim`` when context is dimmed."""

@@ -44,11 +44,14 @@ def playlist(runs: RunStore) -> list[str]:
     return [row["key"] for row in rows[:MAX_PLAYLIST]]
 
 
-def link_params(key: str, step: int | None = None) -> dict[str, str]:
-    """Query parameters of the presenter view of run ``key`` (the playlist rides along)."""
+def link_params(key: str, step: int | None = None, hidden: str = "black") -> dict[str, str]:
+    """Query parameters of the presenter view of run ``key`` (the playlist and a dimmed look ride
+    along)."""
     params = {"run": key, VIEW_PARAM: PRESENT}
     if step is not None:
         params["step"] = str(step)
+    if hidden != "black":
+        params["hidden"] = hidden
     if st.query_params.get(PLAYLIST_PARAM):
         params[PLAYLIST_PARAM] = st.query_params[PLAYLIST_PARAM]
     return sidebar.with_set(params)
@@ -68,19 +71,22 @@ def show(runs: RunStore, key: str) -> None:
             f"{md(name)}{truth} · predicted {md(exp.class_name(exp.full_prediction))} "
             f"· explaining {md(exp.class_name(exp.target))}"
         )
+    # The look is the link's (hidden=dim, as on the Explain page; the address bar keeps it).
+    hidden = st.query_params.get("hidden", "black")
+    hidden = hidden if hidden in explain_result.HIDDEN_CHOICES else "black"
     state = player.step_player(
-        exp, key, st.session_state[explain_result.STEP_KEY], "black", "present", resources.source_view(key)
+        exp, key, st.session_state[explain_result.STEP_KEY], hidden, "present", resources.source_view(key)
     )
     if state["goto"] in ("next", "prev") and keys:
         at = keys.index(key) if key in keys else -1
         nxt = keys[(at + (1 if state["goto"] == "next" else -1)) % len(keys)]
-        st.query_params.from_dict(link_params(nxt))
+        st.query_params.from_dict(link_params(nxt, hidden=hidden))
         st.session_state.pop("step_run", None)  # the next run opens at its own link step or subset
         st.rerun()
     if state["step"] is not None:
         st.session_state[explain_result.STEP_KEY] = min(max(int(state["step"]), 0), exp.n_regions)
     step = st.session_state[explain_result.STEP_KEY]
-    params = link_params(key, step)
+    params = link_params(key, step, hidden)
     if dict(st.query_params) != params:
         st.query_params.from_dict(params)
     position = f"run {keys.index(key) + 1} of {len(keys)} · PageUp/PageDown: other runs · " if key in keys else ""

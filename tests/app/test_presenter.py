@@ -167,3 +167,25 @@ def test_a_partition_is_explained_in_the_background_and_compared(monkeypatch):
     table = next(d.value for d in at.dataframe if "rank correlation (ρ)" in d.value.columns)
     assert table["partition"].tolist() == ["Grid 3 × 3"] and table["regions"].tolist() == [9]
     assert -1 <= table["rank correlation (ρ)"][0] <= 1 and 0 <= table["subset overlap (IoU)"][0] <= 1
+
+
+def test_a_dimmed_link_opens_the_presenter_view_dimmed_and_keeps_it(monkeypatch):
+    """hidden=dim, as the Explain page's links carry it, dims the presenter's stage too; the
+    address bar and the playlist's next run keep it."""
+    from ui import player
+
+    looks = []
+    original = player.step_player
+
+    def recording(exp, key, start, hidden, *args, **kwargs):
+        looks.append(hidden)
+        return original(exp, key, start, hidden, *args, **kwargs)
+
+    monkeypatch.setattr(player, "step_player", recording)
+    at = open_run(CAT, view="present", hidden="dim", playlist=f"{CAT}.{TINY}")
+    assert looks == ["dim"] and param(at, "hidden") == "dim"
+    at.session_state[f"player_present_{CAT}"] = {"goto": "next"}
+    at.run()
+    assert param(at, "run") == TINY and param(at, "hidden") == "dim" and looks[-1] == "dim"
+    plain = open_run(CAT, view="present", hidden="nonsense")
+    assert looks[-1] == "black" and param(plain, "hidden") is None
