@@ -73,6 +73,12 @@ def _caption_rows(exp: Explanation, step: int, font, width: float) -> list[tuple
     ]
 
 
+def _caption_style(side: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, int, int]:
+    """The caption's font, its size and the band's margin in px, for a slide ``side`` px wide."""
+    size = max(14, side // 30)
+    return _font(size), size, size // 2
+
+
 def _step_image(exp: Explanation, step: int, source: np.ndarray | None, hidden: str, max_side: int) -> np.ndarray:
     image = _fit(figures.step_view(exp, step, hidden=hidden, scale=2, source=source), max_side)
     side = image.shape[0] - image.shape[0] % 2
@@ -94,9 +100,7 @@ def frame(
     have the same size; default: as many as this step needs)."""
     image = _step_image(exp, step, source, hidden, max_side)
     side = image.shape[0]
-    size = max(14, side // 30)
-    font = _font(size)
-    margin = size // 2
+    font, size, margin = _caption_style(side)
     lines = _caption_rows(exp, step, font, side - 2 * margin)
     count = max(rows or 0, len(lines))
     band = count * size + (count - 1) * (size // 2) + 2 * margin + size // 2  # and room for descenders
@@ -112,8 +116,7 @@ def frame(
 def frames(exp: Explanation, source: np.ndarray | None = None, hidden: str = "black", max_side: int = MAX_SIDE):
     """Every step's slide, 0..N (N + 1 frames, all of one size)."""
     side = _step_image(exp, 0, source, hidden, max_side).shape[0]
-    size = max(14, side // 30)
-    font, margin = _font(size), size // 2
+    font, _, margin = _caption_style(side)
     rows = max(len(_caption_rows(exp, k, font, side - 2 * margin)) for k in range(exp.n_regions + 1))
     return [frame(exp, k, source, hidden, max_side, rows) for k in range(exp.n_regions + 1)]
 

@@ -102,10 +102,14 @@ def _share_code(caption: str, params: dict[str, str]) -> None:
     st.code(f"{url}?" + urlencode(params, safe=":/."), language=None)  # a set's path may hold any character
 
 
+def hidden_look(value: object) -> str:
+    """``value`` if it is a look of hidden regions ("black" or "dim"), else "black"."""
+    return value if isinstance(value, str) and value in HIDDEN_CHOICES else "black"
+
+
 def hidden_choice() -> str:
-    """The look of hidden regions chosen on this page now ("black" or "dim")."""
-    hidden = st.session_state.get(HIDDEN_KEY, "black")
-    return hidden if hidden in HIDDEN_CHOICES else "black"
+    """The look of hidden regions chosen on this page now."""
+    return hidden_look(st.session_state.get(HIDDEN_KEY))
 
 
 def share_params(key: str, step: int, hidden: str) -> dict[str, str]:

@@ -72,8 +72,7 @@ def show(runs: RunStore, key: str) -> None:
             f"· explaining {md(exp.class_name(exp.target))}"
         )
     # The look is the link's (hidden=dim, as on the Explain page; the address bar keeps it).
-    hidden = st.query_params.get("hidden", "black")
-    hidden = hidden if hidden in explain_result.HIDDEN_CHOICES else "black"
+    hidden = explain_result.hidden_look(st.query_params.get("hidden"))
     state = player.step_player(
         exp, key, st.session_state[explain_result.STEP_KEY], hidden, "present", resources.source_view(key)
     )

@@ -133,17 +133,23 @@ def test_explain_bad_input_is_one_line_and_exit_2(fast_lite0, cat_file, tmp_path
         assert "bogus" in line
 
 
-def test_a_scan_that_cannot_be_kept_still_reports_and_writes_its_json(tmp_path, capsys, monkeypatch):
+def tiny_scan_argv(tmp_path, count: int) -> list[str]:
+    """`scan` of a label list of ``count`` flat 20×20 photos (labels 0..count-1) with the tiny
+    TorchScript model."""
     model, names = tiny_model_files(tmp_path)
     folder = tmp_path / "set"
     folder.mkdir()
-    for i in range(3):
+    for i in range(count):
         Image.fromarray(np.full((20, 20, 3), 80 * i, np.uint8)).save(folder / f"img{i}.png")
-    (folder / "labels.txt").write_text("".join(f"img{i}.png {i}\n" for i in range(3)))
+    (folder / "labels.txt").write_text("".join(f"img{i}.png {i}\n" for i in range(count)))
+    return ["scan", str(folder / "labels.txt"), "--model", f"torchscript:{model}", "--class-names", str(names)]
+
+
+def test_a_scan_that_cannot_be_kept_still_reports_and_writes_its_json(tmp_path, capsys, monkeypatch):
+    argv = tiny_scan_argv(tmp_path, 3)
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("LIMA_SCANS_DIR", str(tmp_path / "a-file" / "scans"))  # cannot be a folder
     report = tmp_path / "scan.json"
-    argv = ["scan", str(folder / "labels.txt"), "--model", f"torchscript:{model}", "--class-names", str(names)]
     rc = cli.main([*argv, "--json", str(report)])
     stdout, stderr = capsys.readouterr()
     assert rc == 0 and "3 images, accuracy" in stdout
@@ -155,13 +161,7 @@ def test_json_goes_into_a_folder_that_is_made_and_a_file_in_its_path_is_refused_
     """--json into a new folder: the folder is made when the report is written (it used to end,
     after the whole scan, in '[Errno 2] No such file or directory'); a file where a folder must be
     is refused before any work, naming the flag."""
-    model, names = tiny_model_files(tmp_path)
-    folder = tmp_path / "set"
-    folder.mkdir()
-    for i in range(2):
-        Image.fromarray(np.full((20, 20, 3), 90 * i, np.uint8)).save(folder / f"img{i}.png")
-    (folder / "labels.txt").write_text("".join(f"img{i}.png {i}\n" for i in range(2)))
-    argv = ["scan", str(folder / "labels.txt"), "--model", f"torchscript:{model}", "--class-names", str(names)]
+    argv = tiny_scan_argv(tmp_path, 2)
     report = tmp_path / "new" / "deeper" / "scan.json"
     assert cli.main([*argv, "--json", str(report)]) == 0
     capsys.readouterr()
